@@ -1,0 +1,88 @@
+"""course_utils: the code behind the notebooks of "Convolutional Neural Networks with PyTorch".
+
+Import what a lesson needs from here::
+
+    from course_utils import load_mnist, make_loaders, LeNet5, train_val_model, evaluate
+"""
+
+__version__ = "0.1.0"
+
+from .config import PROFILES, Profile, get_data_dir, get_device, get_profile, seed_everything
+from .data import (
+    Dataset,
+    DatasetError,
+    Split,
+    load_cifar10,
+    load_mnist,
+    load_pets,
+    pet_mask,
+    stratified_subset,
+)
+from .loaders import Augment, ImageDataset, TensorLoader, classic_loader, make_loaders
+from .metrics import Accuracy, BCEDiceLoss, BinaryDice, BinaryIoU, PixelAccuracy
+from .models import (
+    LeNet5,
+    MiniVGGNet,
+    ResidualBlock,
+    ResNet,
+    ResNet9,
+    UNet,
+    build_model,
+    count_parameters,
+    summary,
+)
+from .train import (
+    CheckpointError,
+    TrainingDiverged,
+    evaluate,
+    load_checkpoint,
+    predict,
+    save_checkpoint,
+    train_val_model,
+)
+from .train.cli import make_optimizer, one_cycle
+
+__all__ = [
+    "PROFILES",
+    "Profile",
+    "get_data_dir",
+    "get_device",
+    "get_profile",
+    "seed_everything",
+    "Dataset",
+    "DatasetError",
+    "Split",
+    "load_cifar10",
+    "load_mnist",
+    "load_pets",
+    "pet_mask",
+    "stratified_subset",
+    "Augment",
+    "ImageDataset",
+    "TensorLoader",
+    "classic_loader",
+    "make_loaders",
+    "Accuracy",
+    "BCEDiceLoss",
+    "BinaryDice",
+    "BinaryIoU",
+    "PixelAccuracy",
+    "LeNet5",
+    "MiniVGGNet",
+    "ResidualBlock",
+    "ResNet",
+    "ResNet9",
+    "UNet",
+    "build_model",
+    "count_parameters",
+    "summary",
+    "CheckpointError",
+    "TrainingDiverged",
+    "evaluate",
+    "load_checkpoint",
+    "predict",
+    "save_checkpoint",
+    "train_val_model",
+    "make_optimizer",
+    "one_cycle",
+]

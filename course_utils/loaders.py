@@ -1,0 +1,204 @@
+"""Batches from in-memory uint8 tensors, and the classic per-sample ``Dataset``/``DataLoader`` path.
+
+:class:`TensorLoader` keeps a whole split as uint8 on the training device and builds each batch with
+a handful of tensor operations: index, (augment), convert to float, normalise. A ``DataLoader`` with
+``ToTensor()`` + ``Normalize()`` instead runs Python code and a PIL conversion for every image; the
+benchmark ``benchmarks/bench_data.py`` measures the difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+from torchvision import transforms
+
+from .data import Split
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Batch-level augmentation: random crop after zero padding, and horizontal flip."""
+
+    crop_padding: int = 4  # pixels of zero padding before a random crop back to size (0 = off)
+    flip: bool = True  # flip half of the images left-right
+    mask_fill: int = 255  # value padded into segmentation masks (the ignore index)
+
+
+def random_crop(x, y, padding: int, gen: torch.Generator, mask_fill: int):
+    """Pad a batch by ``padding`` and crop each image back to its size at a random offset.
+
+    One gather with per-sample row/column indices does the whole batch; a mask ``y`` of shape
+    (B, H, W) gets the same crop as its image.
+    """
+    b, _, h, w = x.shape
+    dy, dx = (torch.randint(0, 2 * padding + 1, (2, b), generator=gen)).to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # (B, H, 1)
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]  # (B, 1, W)
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    padded = torch.nn.functional.pad(x, (padding,) * 4)
+    x = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+    if y.dim() == 3:
+        y = torch.nn.functional.pad(y, (padding,) * 4, value=mask_fill)[batch, rows, cols]
+    return x, y
+
+
+def random_flip(x, y, gen: torch.Generator):
+    """Flip a random half of the batch left-right (masks with their images)."""
+    flip = (torch.rand(len(x), generator=gen) < 0.5).to(x.device)
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    if y.dim() == 3:
+        y = torch.where(flip[:, None, None], y.flip(-1), y)
+    return x, y
+
+
+class TensorLoader:
+    """Iterate over ``(x, y)`` batches of a :class:`~course_utils.data.Split` held in memory.
+
+    Behaves like a ``DataLoader`` for the trainer: iterable, with ``len()`` (batches per epoch) and
+    ``dataset`` (the split). Images come out as float32 (B, C, H, W), normalised with ``mean``/``std``
+    (on the [0, 1] scale); targets as stored (int64 labels or uint8 masks).
+
+    Shuffling and augmentation draw from a ``torch.Generator`` seeded with ``seed``, so two loaders
+    built alike yield the same batches epoch after epoch.
+    """
+
+    def __init__(
+        self,
+        split: Split,
+        batch_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        shuffle: bool = False,
+        augment: Augment | None = None,
+        drop_last: bool = False,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        channels_last: bool = False,
+    ):
+        if split.x.dtype != torch.uint8 or split.x.dim() != 4:
+            raise ValueError(
+                f"TensorLoader expects uint8 images of shape (N, C, H, W), got {split.x.dtype} "
+                f"{tuple(split.x.shape)}; load data with course_utils.load_* first."
+            )
+        if len(mean) != split.x.shape[1] or len(std) != split.x.shape[1]:
+            raise ValueError(
+                f"mean/std need one value per channel ({split.x.shape[1]}), got {len(mean)}/{len(std)}."
+            )
+        self.dataset = split
+        self.batch_size = batch_size
+        self.shuffle, self.augment, self.drop_last = shuffle, augment, drop_last
+        self.device = torch.device(device)
+        self.channels_last = channels_last
+        self.x = split.x.to(self.device)
+        self.y = split.y.to(self.device)
+        shape = (1, -1, 1, 1)
+        self.scale = (1 / (255 * torch.tensor(std, dtype=torch.float32))).view(shape).to(self.device)
+        self.shift = (torch.tensor(mean, dtype=torch.float32) / torch.tensor(std)).view(shape)
+        self.shift = self.shift.to(self.device)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        n = len(self.x)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, C, H, W) -> float32, ``(x / 255 - mean) / std`` as one multiply-add."""
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        x = x.to(dtype=torch.float32, memory_format=memory_format)
+        return torch.addcmul(-self.shift, x, self.scale)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.x)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        order = order.to(self.device)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            x, y = self.x[idx], self.y[idx]
+            if self.augment is not None:
+                if self.augment.crop_padding:
+                    x, y = random_crop(
+                        x, y, self.augment.crop_padding, self.generator, self.augment.mask_fill
+                    )
+                if self.augment.flip:
+                    x, y = random_flip(x, y, self.generator)
+            yield self.normalize(x), y
+
+
+def make_loaders(
+    dataset,
+    batch_size: int,
+    eval_batch_size: int = 1000,
+    augment: Augment | None = None,
+    device="cpu",
+    seed: int = 0,
+    max_train: int | None = None,
+    max_eval: int | None = None,
+    channels_last: bool = False,
+) -> dict[str, TensorLoader]:
+    """``{"train", "val", "test"}`` loaders for a :class:`~course_utils.data.Dataset`.
+
+    Only the training loader shuffles and augments. ``max_train``/``max_eval`` take the first images
+    of each split (the run profiles use them to keep smoke runs short).
+    """
+    common = dict(mean=dataset.mean, std=dataset.std, device=device, channels_last=channels_last)
+    return {
+        "train": TensorLoader(
+            dataset.train.head(max_train),
+            batch_size,
+            shuffle=True,
+            augment=augment,
+            seed=seed,
+            **common,
+        ),
+        "val": TensorLoader(dataset.val.head(max_eval), eval_batch_size, **common),
+        "test": TensorLoader(dataset.test.head(max_eval), eval_batch_size, **common),
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# The classic path: one image at a time through PIL and torchvision transforms.
+# ------------------------------------------------------------------------------------------------
+class ImageDataset(torch.utils.data.Dataset):
+    """A torchvision-style dataset over a uint8 split: item ``i`` is ``(transform(PIL image), label)``.
+
+    This mirrors ``torchvision.datasets.MNIST``/``CIFAR10``, which also hold uint8 arrays and build a
+    PIL image per item, so notebooks can show (and time) the classic pipeline on the same data.
+    """
+
+    def __init__(self, split: Split, transform=None):
+        images = split.x.permute(0, 2, 3, 1).numpy()  # PIL wants (H, W, C)
+        self.images = images[..., 0] if images.shape[-1] == 1 else images
+        self.targets = split.y
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        image = Image.fromarray(np.asarray(self.images[i]))
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, int(self.targets[i])
+
+
+def classic_loader(
+    split: Split,
+    mean: Sequence[float],
+    std: Sequence[float],
+    batch_size: int = 64,
+    shuffle: bool = False,
+    num_workers: int = 0,
+) -> DataLoader:
+    """The seed's pipeline: ``ToTensor()`` + ``Normalize(mean, std)`` per sample in a DataLoader."""
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
+    return DataLoader(
+        ImageDataset(split, transform),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+    )

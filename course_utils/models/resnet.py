@@ -1,0 +1,145 @@
+"""Residual networks for CIFAR-10: the seed's small ``ResNet`` and the DAWNBench ``ResNet9``.
+
+Both return log-probabilities. ``nn.NLLLoss`` trains them; so does ``nn.CrossEntropyLoss`` (for
+label smoothing), because ``log_softmax`` of log-probabilities gives them back unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    """3x3 convolution with padding 1 and no bias (a batch-norm follows it)."""
+    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+
+
+class ResidualBlock(nn.Module):
+    """``relu(bn(conv(relu(bn(conv(x))))) + shortcut(x))``.
+
+    (N, C_in, H, W) -> (N, C_out, H / stride, W / stride). The shortcut is the identity, or
+    ``downsample`` (conv3x3 + batch-norm) when the shape changes.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+    ):
+        super().__init__()
+        self.conv1 = conv3x3(in_channels, out_channels, stride)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(out_channels, out_channels)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + shortcut)
+
+
+class ResNet(nn.Module):
+    """ResNet for 32x32 images (He et al. 2015, section 4.2): stem 16 channels, three stages of
+    ``layers[i]`` blocks with 16, 32 and 64 channels (stages 2 and 3 halve the size), global average
+    pooling, linear classifier. ``ResNet(ResidualBlock, [2, 2, 2])`` ("ResNet-14") has 195,738
+    parameters.
+
+    Input (N, 3, 32, 32) -> log-probabilities (N, num_classes).
+    """
+
+    def __init__(
+        self,
+        block: type[nn.Module] = ResidualBlock,
+        layers=(2, 2, 2),
+        num_classes: int = 10,
+        in_channels: int = 3,
+    ):
+        super().__init__()
+        if len(layers) != 3:
+            raise ValueError(f"ResNet has three stages: layers needs 3 block counts, got {layers}.")
+        self.in_channels = 16
+        self.conv = conv3x3(in_channels, 16)
+        self.bn = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = self._make_layer(block, 16, layers[0])
+        self.layer2 = self._make_layer(block, 32, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, 64, layers[2], stride=2)
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(64, num_classes)
+
+    def _make_layer(self, block, out_channels: int, blocks: int, stride: int = 1) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.in_channels != out_channels:
+            downsample = nn.Sequential(
+                conv3x3(self.in_channels, out_channels, stride), nn.BatchNorm2d(out_channels)
+            )
+        stage = [block(self.in_channels, out_channels, stride, downsample)]
+        self.in_channels = out_channels
+        stage += [block(out_channels, out_channels) for _ in range(1, blocks)]
+        return nn.Sequential(*stage)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn(self.conv(x)))  # (N, 16, 32, 32)
+        out = self.layer3(self.layer2(self.layer1(out)))  # (N, 64, 8, 8)
+        out = torch.flatten(self.avg_pool(out), 1)  # (N, 64)
+        return F.log_softmax(self.fc(out), dim=1)
+
+
+def conv_bn(in_channels: int, out_channels: int, pool: bool = False) -> nn.Sequential:
+    """conv3x3 -> batch-norm -> ReLU (-> max-pool 2): ResNet9's unit."""
+    layers = [
+        conv3x3(in_channels, out_channels),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    ]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+class Residual(nn.Module):
+    """``x + f(x)``."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.inner(x)
+
+
+class ResNet9(nn.Module):
+    """The DAWNBench CIFAR-10 network (Page, "How to train your ResNet").
+
+    prep 64 -> layer1 128 (pool) + residual -> layer2 256 (pool) -> layer3 512 (pool) + residual ->
+    global max-pool -> linear -> ``* scale``. The small output scale (0.125) keeps early logits
+    small, which trains better with a high learning rate. (N, 3, 32, 32) -> log-probabilities.
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, scale: float = 0.125):
+        super().__init__()
+        self.scale = scale
+        self.prep = conv_bn(in_channels, 64)  # (N, 64, 32, 32)
+        self.layer1 = nn.Sequential(
+            conv_bn(64, 128, pool=True),
+            Residual(nn.Sequential(conv_bn(128, 128), conv_bn(128, 128))),
+        )
+        self.layer2 = conv_bn(128, 256, pool=True)  # (N, 256, 8, 8)
+        self.layer3 = nn.Sequential(
+            conv_bn(256, 512, pool=True),
+            Residual(nn.Sequential(conv_bn(512, 512), conv_bn(512, 512))),
+        )
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.fc = nn.Linear(512, num_classes, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.layer3(self.layer2(self.layer1(self.prep(x))))  # (N, 512, 4, 4)
+        out = torch.flatten(self.pool(out), 1)
+        return F.log_softmax(self.fc(out) * self.scale, dim=1)

@@ -1,0 +1,58 @@
+"""``summary(model, input_size)``: every layer's output shape and parameter count, as a table."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def summary(
+    model: nn.Module,
+    input_size: tuple[int, ...],
+    depth: int = 2,
+    device: str | torch.device = "cpu",
+) -> str:
+    """Run one zero tensor of shape ``(1, *input_size)`` through ``model`` and tabulate each module
+    up to ``depth`` levels deep: name, type, output shape, parameters (its own and its children's).
+
+    Returns the table as a string (``print`` it). The model's mode and weights are left untouched.
+    """
+    rows: list[tuple[str, str, str, int]] = []
+    hooks = []
+
+    def record(name: str):
+        def hook(module, _inputs, output):
+            shape = tuple(output.shape) if torch.is_tensor(output) else "-"
+            rows.append((name, type(module).__name__, str(shape), count_parameters(module)))
+
+        return hook
+
+    for name, module in model.named_modules():
+        level = name.count(".") + 1 if name else 0
+        no_op = isinstance(module, nn.Identity) or (isinstance(module, nn.Dropout) and module.p == 0)
+        if 0 < level <= depth and not no_op:
+            hooks.append(module.register_forward_hook(record(name)))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(1, *input_size, device=device))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    width = max([len(r[0]) + len(r[1]) + 3 for r in rows] + [24])
+    lines = [f"{'Layer (type)':<{width}} {'Output shape':<20} {'Param #':>11}", "-" * (width + 33)]
+    lines.append(f"{'input':<{width}} {str((1, *input_size)):<20} {0:>11,}")
+    lines += [f"{f'{n} ({t})':<{width}} {s:<20} {p:>11,}" for n, t, s, p in rows]
+    lines += [
+        "-" * (width + 33),
+        f"Output: {tuple(out.shape)}",
+        f"Total parameters: {count_parameters(model):,} "
+        f"(trainable: {count_parameters(model, trainable_only=True):,})",
+    ]
+    return "\n".join(lines)

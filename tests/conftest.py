@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny archives in the course's format, built in a temporary folder.
+
+Unit tests never need the real data. Tests marked ``real_data`` use ``$COURSE_DATA_DIR`` and are
+skipped when it does not hold the real archives.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REAL_DATA = Path(os.environ.get("COURSE_DATA_DIR", "/nonexistent"))
+
+
+def has_real(name: str) -> bool:
+    return (REAL_DATA / name).exists()
+
+
+def fake_classification(rng, n_train, n_test, shape, classes=10):
+    arrays = {}
+    for part, n in (("train", n_train), ("test", n_test)):
+        arrays[f"x_{part}"] = rng.integers(0, 256, size=(n, *shape), dtype=np.uint8)
+        arrays[f"y_{part}"] = (np.arange(n) % classes).astype(np.uint8)  # balanced classes
+    return arrays
+
+
+def fake_pets(rng, n_train=20, n_test=10):
+    arrays = {}
+    for part, n in (("train", n_train), ("test", n_test)):
+        arrays |= {
+            f"x_{part}": rng.integers(0, 256, size=(n, 128, 128, 3), dtype=np.uint8),
+            f"m_{part}": rng.integers(1, 4, size=(n, 128, 128), dtype=np.uint8),
+            f"names_{part}": np.asarray([f"Bengal_{part}{i}" for i in range(n)]),
+            f"orig_hw_{part}": np.full((n, 2), 300, dtype=np.int32),
+            f"breed_{part}": np.asarray(["Bengal"] * n),
+            f"species_{part}": np.ones(n, dtype=np.uint8),
+            f"class_id_{part}": np.full(n, 6, dtype=np.uint8),
+        }
+    arrays["breed_names"] = np.asarray(["Bengal"])
+    return arrays
+
+
+@pytest.fixture
+def tiny_data_dir(tmp_path, monkeypatch) -> Path:
+    """A data directory with small MNIST, CIFAR-10 and Pets archives; COURSE_DATA_DIR points at it."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "mnist.npz", **fake_classification(rng, 300, 100, (28, 28)))
+    np.savez(tmp_path / "cifar10.npz", **fake_classification(rng, 300, 100, (32, 32, 3)))
+    (tmp_path / "pets").mkdir()
+    np.savez(tmp_path / "pets" / "pets_seg.npz", **fake_pets(rng))
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    return tmp_path

@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+import course_utils as cu
+from course_utils.models import ResidualBlock
+
+PARAMETER_COUNTS = [
+    (lambda: cu.LeNet5(), 61_706),
+    (lambda: cu.LeNet5((3, 6, 16, 576, 120, 84, 10)), 83_126),  # the seed's constructor
+    (lambda: cu.MiniVGGNet(), 123_502),
+    (lambda: cu.MiniVGGNet(in_channels=3, input_size=32), 166_030),
+    (lambda: cu.ResNet(ResidualBlock, [2, 2, 2]), 195_738),
+    (lambda: cu.UNet(3, 1), 31_031_745),
+    (lambda: cu.UNet(3, 1, base_channels=16), 1_941_105),
+]
+
+
+@pytest.mark.parametrize("build,count", PARAMETER_COUNTS)
+def test_reference_parameter_counts(build, count):
+    assert cu.count_parameters(build()) == count
+
+
+@pytest.mark.parametrize("cls", [cu.LeNet5, cu.MiniVGGNet])
+@pytest.mark.parametrize("channels,size", [(1, 28), (3, 32)])
+def test_classic_forward_backward(cls, channels, size):
+    model = cls(in_channels=channels, input_size=size)
+    out = model(torch.randn(4, channels, size, size))
+    assert out.shape == (4, 10)
+    assert torch.allclose(out.exp().sum(1), torch.ones(4), atol=1e-5)  # log-probabilities
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_batch_norm_and_dropout_options_train():
+    model = cu.MiniVGGNet(batch_norm=True, dropout=0.3)
+    assert cu.count_parameters(model) > 123_502
+    model(torch.randn(4, 1, 28, 28)).sum().backward()
+
+
+@pytest.mark.parametrize("model", [cu.ResNet(), cu.ResNet9()])
+def test_resnets_on_cifar_shapes(model):
+    out = model(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 10)
+    out.sum().backward()
+
+
+def test_unet_keeps_the_size():
+    model = cu.UNet(3, 1, base_channels=4, batch_norm=True)
+    out = model(torch.randn(2, 3, 64, 48))
+    assert out.shape == (2, 1, 64, 48)
+    out.mean().backward()
+
+
+def test_wrong_input_shape_names_expected_and_actual():
+    with pytest.raises(ValueError, match=r"built for input \(N, 1, 28, 28\) but got \(2, 3, 32, 32\)"):
+        cu.LeNet5()(torch.randn(2, 3, 32, 32))
+    with pytest.raises(ValueError, match="multiples of 16"):
+        cu.UNet(3, 1, base_channels=4)(torch.randn(1, 3, 100, 100))
+
+
+def test_layers_tuple_that_does_not_fit_is_explained():
+    with pytest.raises(ValueError, match=r"layers\[3\]=1 .* 16x5x5 = 400"):
+        cu.LeNet5((1, 6, 16, 1, 120, 84, 10))  # the seed's "build with 1 and read the debug print"
+    with pytest.raises(ValueError, match="7 entries"):
+        cu.MiniVGGNet((1, 16, 32))
+    with pytest.raises(ValueError, match="three stages"):
+        cu.ResNet(ResidualBlock, [2, 2])
+
+
+def test_summary_lists_shapes_and_total():
+    text = cu.summary(cu.LeNet5(), (1, 28, 28))
+    assert "conv2 (Conv2d)" in text and "(1, 16, 10, 10)" in text
+    assert "Total parameters: 61,706" in text
+
+
+def test_build_model_records_its_arguments():
+    model = cu.build_model("resnet", layers=[1, 1, 1])
+    assert model.arch == "resnet" and model.arch_kwargs == {"layers": [1, 1, 1]}
+    with pytest.raises(ValueError, match="Unknown model"):
+        cu.build_model("alexnet")
