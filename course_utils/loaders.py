@@ -27,6 +27,7 @@ class Augment:
     crop_padding: int = 4  # pixels of zero padding before a random crop back to size (0 = off)
     flip: bool = True  # flip half of the images left-right
     mask_fill: int = 255  # value padded into segmentation masks (the ignore index)
+    cutout: int = 0  # side of a square set to the mean (0 after normalisation) in each image; 0 = off
 
 
 def random_crop(x, y, padding: int, gen: torch.Generator, mask_fill: int):
@@ -54,6 +55,16 @@ def random_flip(x, y, gen: torch.Generator):
     if y.dim() == 3:
         y = torch.where(flip[:, None, None], y.flip(-1), y)
     return x, y
+
+
+def random_cutout(x, size: int, gen: torch.Generator):
+    """Zero a ``size`` x ``size`` square at a random place in each (normalised) image: 0 is the mean."""
+    b, _, h, w = x.shape
+    cy, cx = (torch.randint(0, s, (b,), generator=gen) for s in (h, w))
+    rows = torch.arange(h)[None, :] - (cy[:, None] - size // 2)  # (B, H) offset inside the square
+    cols = torch.arange(w)[None, :] - (cx[:, None] - size // 2)
+    inside = ((rows >= 0) & (rows < size))[:, :, None] & ((cols >= 0) & (cols < size))[:, None, :]
+    return x.masked_fill(inside.to(x.device)[:, None], 0.0)
 
 
 class TensorLoader:
@@ -126,7 +137,10 @@ class TensorLoader:
                     )
                 if self.augment.flip:
                     x, y = random_flip(x, y, self.generator)
-            yield self.normalize(x), y
+            x = self.normalize(x)
+            if self.augment is not None and self.augment.cutout:
+                x = random_cutout(x, self.augment.cutout, self.generator)
+            yield x, y
 
 
 def make_loaders(

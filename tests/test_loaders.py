@@ -112,3 +112,11 @@ def test_make_loaders_caps_sizes(tiny_data_dir):
     loaders = cu.make_loaders(d, 32, eval_batch_size=25, max_train=100, max_eval=40)
     assert len(loaders["train"].dataset) == 100 and len(loaders["test"].dataset) == 40
     assert len(loaders["val"]) == 2
+
+
+def test_cutout_zeroes_one_square_per_image():
+    split = Split(torch.full((16, 3, 32, 32), 200, dtype=torch.uint8), torch.zeros(16))
+    aug = cu.Augment(crop_padding=0, flip=False, cutout=8)
+    x, _ = next(iter(cu.TensorLoader(split, 16, (0.5,) * 3, (0.5,) * 3, augment=aug)))
+    zeroed = (x == 0).all(dim=1).flatten(1).sum(1)  # pixels zeroed in all channels, per image
+    assert (zeroed > 0).all() and (zeroed <= 64).all()  # a square, clipped at the border
