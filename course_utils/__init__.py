@@ -31,6 +31,7 @@ from .models import (
     count_parameters,
     summary,
 )
+from .plots import confusion_matrix, plot_confusion, plot_history, show_images, show_segmentation
 from .train import (
     CheckpointError,
     TrainingDiverged,
@@ -85,4 +86,9 @@ __all__ = [
     "train_val_model",
     "make_optimizer",
     "one_cycle",
+    "confusion_matrix",
+    "plot_confusion",
+    "plot_history",
+    "show_images",
+    "show_segmentation",
 ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision import transforms
@@ -28,6 +29,7 @@ class Augment:
     flip: bool = True  # flip half of the images left-right
     mask_fill: int = 255  # value padded into segmentation masks (the ignore index)
     cutout: int = 0  # side of a square set to the mean (0 after normalisation) in each image; 0 = off
+    rotate: float = 0.0  # rotate each image by a random angle in [-rotate, rotate] degrees; 0 = off
 
 
 def random_crop(x, y, padding: int, gen: torch.Generator, mask_fill: int):
@@ -41,10 +43,10 @@ def random_crop(x, y, padding: int, gen: torch.Generator, mask_fill: int):
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # (B, H, 1)
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]  # (B, 1, W)
     batch = torch.arange(b, device=x.device)[:, None, None]
-    padded = torch.nn.functional.pad(x, (padding,) * 4)
+    padded = F.pad(x, (padding,) * 4)
     x = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
     if y.dim() == 3:
-        y = torch.nn.functional.pad(y, (padding,) * 4, value=mask_fill)[batch, rows, cols]
+        y = F.pad(y, (padding,) * 4, value=mask_fill)[batch, rows, cols]
     return x, y
 
 
@@ -65,6 +67,19 @@ def random_cutout(x, size: int, gen: torch.Generator):
     cols = torch.arange(w)[None, :] - (cx[:, None] - size // 2)
     inside = ((rows >= 0) & (rows < size))[:, :, None] & ((cols >= 0) & (cols < size))[:, None, :]
     return x.masked_fill(inside.to(x.device)[:, None], 0.0)
+
+
+def random_rotate(x, y, degrees: float, gen: torch.Generator, mask_fill: int):
+    """Rotate each (normalised) image by its own random angle; corners fill with 0 (the mean)."""
+    angles = (torch.rand(len(x), generator=gen) * 2 - 1) * degrees * torch.pi / 180
+    cos, sin, zero = angles.cos(), angles.sin(), torch.zeros(len(x))
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", align_corners=False)
+    if y.dim() == 3:  # masks: nearest, so that class values stay exact; outside = ignored
+        moved = F.grid_sample(y[:, None].float() + 1, grid, mode="nearest", align_corners=False)[:, 0]
+        y = torch.where(moved == 0, mask_fill, moved - 1).to(y.dtype)
+    return x, y
 
 
 class TensorLoader:
@@ -138,6 +153,8 @@ class TensorLoader:
                 if self.augment.flip:
                     x, y = random_flip(x, y, self.generator)
             x = self.normalize(x)
+            if self.augment is not None and self.augment.rotate:
+                x, y = random_rotate(x, y, self.augment.rotate, self.generator, self.augment.mask_fill)
             if self.augment is not None and self.augment.cutout:
                 x = random_cutout(x, self.augment.cutout, self.generator)
             yield x, y

@@ -120,3 +120,12 @@ def test_cutout_zeroes_one_square_per_image():
     x, _ = next(iter(cu.TensorLoader(split, 16, (0.5,) * 3, (0.5,) * 3, augment=aug)))
     zeroed = (x == 0).all(dim=1).flatten(1).sum(1)  # pixels zeroed in all channels, per image
     assert (zeroed > 0).all() and (zeroed <= 64).all()  # a square, clipped at the border
+
+
+def test_rotation_keeps_shapes_and_mask_values():
+    split = make_split(8, c=1, size=16, masks=True)
+    aug = cu.Augment(crop_padding=0, flip=False, rotate=15)
+    x, y = next(iter(cu.TensorLoader(split, 8, (0.5,), (0.5,), augment=aug)))
+    assert x.shape == (8, 1, 16, 16) and y.shape == (8, 16, 16) and y.dtype == torch.uint8
+    assert set(y.unique().tolist()) <= {0, 1, 2, 255}
+    assert not torch.equal(y, split.y)  # rotated
