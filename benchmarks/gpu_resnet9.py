@@ -14,106 +14,45 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
-import torch.nn as nn
 
 import course_utils as cu
 
-# All hyper-parameters in one visible place.
-RECIPE = dict(
-    epochs=18,
-    batch_size=512,
-    lr=0.4,  # peak learning rate, reached after `warmup` of the epochs
-    warmup=0.25,
-    momentum=0.9,
-    weight_decay=5e-4,
-    label_smoothing=0.2,
-    crop_padding=4,
-    cutout=8,
-)
-
-
-def triangle(optimizer, peak: float, total_steps: int, warmup: float):
-    """Linear warm-up to ``peak``, then linear decay to 0: Page's schedule, per step."""
-    up = max(1, int(total_steps * warmup))
-
-    def factor(step: int) -> float:
-        return step / up if step < up else max(0.0, (total_steps - step) / (total_steps - up))
-
-    for group in optimizer.param_groups:
-        group["lr"] = peak
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-@torch.no_grad()
-def tta_accuracy(model, loader, amp: bool) -> float:
-    """Test accuracy averaging the predictions of each image and its mirror."""
-    model.eval()
-    correct = seen = 0
-    for x, y in loader:
-        with cu.train.loop.autocast(x.device, amp):
-            logits = model(x) + model(x.flip(-1))
-        correct += (logits.argmax(1) == y).sum()
-        seen += len(y)
-    return float(correct) / seen
-
 
 def train_once(data, seed: int, args, device) -> dict:
-    r = RECIPE | {"epochs": args.epochs, "batch_size": args.batch_size}
-    cu.seed_everything(seed)
-    aug = cu.Augment(crop_padding=r["crop_padding"], flip=True, cutout=r["cutout"])
-    fmt = dict(device=device, channels_last=args.channels_last)
-    train = cu.TensorLoader(
-        data.train.head(args.max_train),
-        r["batch_size"],
+    model, seconds = cu.recipes.train_resnet9(
+        data,
+        device,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        max_train=args.max_train,
+        seed=seed,
+        amp=args.amp,
+        channels_last=args.channels_last,
+        compile_model=args.compile,
+    )
+    test = cu.TensorLoader(
+        data.test.head(args.max_eval),
+        1000,
         data.mean,
         data.std,
-        shuffle=True,
-        augment=aug,
-        drop_last=True,
-        seed=seed,
-        **fmt,
+        device=device,
+        channels_last=args.channels_last,
     )
-    test = cu.TensorLoader(data.test.head(args.max_eval), 1000, data.mean, data.std, **fmt)
-    model = cu.ResNet9().to(device)
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if args.compile else model
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=r["lr"], momentum=r["momentum"], nesterov=True, weight_decay=r["weight_decay"]
-    )
-    scheduler = triangle(optimizer, r["lr"], r["epochs"] * len(train), r["warmup"])
-    criterion = nn.CrossEntropyLoss(label_smoothing=r["label_smoothing"])
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    sync()
-    tic = time.perf_counter()
-    for _ in range(r["epochs"]):
-        cu.train.run_epoch(
-            step_model,
-            train,
-            criterion,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            device=device,
-            amp=args.amp,
-        )
-    sync()
-    seconds = time.perf_counter() - tic
     return {
         "seed": seed,
         "train_s": seconds,
-        "tta_acc": tta_accuracy(model, test, args.amp),
+        "tta_acc": cu.recipes.tta_accuracy(model, test, args.amp),
         "acc": cu.evaluate(model, test)["acc"],
     }
 
 
 def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=RECIPE["epochs"])
+    p.add_argument("--epochs", type=int, default=cu.recipes.RESNET9_RECIPE["epochs"])
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=RECIPE["batch_size"])
+    p.add_argument("--batch-size", type=int, default=cu.recipes.RESNET9_RECIPE["batch_size"])
     p.add_argument("--max-train", type=int, default=None)
     p.add_argument("--max-eval", type=int, default=None)
     p.add_argument("--data-dir", default=None)
@@ -132,7 +71,7 @@ def main(argv=None) -> list[dict]:
         torch.backends.cudnn.benchmark = True
     data = cu.load_cifar10(args.data_dir)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu x{torch.get_num_threads()}"
-    recipe = RECIPE | {"epochs": args.epochs, "batch_size": args.batch_size}
+    recipe = cu.recipes.RESNET9_RECIPE | {"epochs": args.epochs, "batch_size": args.batch_size}
     print(
         f"ResNet9 | {name} | torch {torch.__version__} | amp={args.amp} "
         f"channels_last={args.channels_last} compile={args.compile} | recipe {recipe}"

@@ -7,6 +7,7 @@ Import what a lesson needs from here::
 
 __version__ = "0.1.0"
 
+from . import recipes
 from .config import PROFILES, Profile, get_data_dir, get_device, get_profile, seed_everything
 from .data import (
     Dataset,
@@ -16,6 +17,7 @@ from .data import (
     load_mnist,
     load_pets,
     pet_mask,
+    pets_binary,
     stratified_subset,
 )
 from .loaders import Augment, ImageDataset, TensorLoader, classic_loader, make_loaders
@@ -57,6 +59,7 @@ __all__ = [
     "load_mnist",
     "load_pets",
     "pet_mask",
+    "pets_binary",
     "stratified_subset",
     "Augment",
     "ImageDataset",
@@ -86,6 +89,7 @@ __all__ = [
     "train_val_model",
     "make_optimizer",
     "one_cycle",
+    "recipes",
     "confusion_matrix",
     "plot_confusion",
     "plot_history",

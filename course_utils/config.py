@@ -36,7 +36,9 @@ class Profile:
     mnist_epochs: int  # notebook 02
     small_data_epochs: int  # notebook 03 (160 training images)
     cifar_epochs: int  # notebook 04, each optimizer run
-    resnet_epochs: int  # notebook 05, in-notebook ResNet and ResNet9 runs
+    resnet_epochs: int  # notebook 05, in-notebook ResNet-14 run
+    resnet9_epochs: int  # notebook 05, ResNet9 run (the full profile is the 94% recipe)
+    resnet9_max_train: int | None  # notebook 05, ResNet9 training images
     unet_epochs: int  # notebook 06
     pets_max_train: int | None  # notebook 06 training images
 
@@ -54,6 +56,8 @@ PROFILES: dict[str, Profile] = {
         small_data_epochs=3,
         cifar_epochs=1,
         resnet_epochs=1,
+        resnet9_epochs=1,
+        resnet9_max_train=512,
         unet_epochs=1,
         pets_max_train=32,
     ),
@@ -61,11 +65,13 @@ PROFILES: dict[str, Profile] = {
         name="cpu",
         max_train=None,
         max_eval=None,
-        mnist_epochs=3,
+        mnist_epochs=4,
         small_data_epochs=100,
         cifar_epochs=4,
         resnet_epochs=2,
-        unet_epochs=30,
+        resnet9_epochs=1,
+        resnet9_max_train=5000,
+        unet_epochs=50,
         pets_max_train=None,
     ),
     "full": Profile(
@@ -75,8 +81,10 @@ PROFILES: dict[str, Profile] = {
         mnist_epochs=10,
         small_data_epochs=100,
         cifar_epochs=25,
-        resnet_epochs=30,
-        unet_epochs=60,
+        resnet_epochs=40,
+        resnet9_epochs=24,
+        resnet9_max_train=None,
+        unet_epochs=80,
         pets_max_train=None,
     ),
 }

@@ -292,3 +292,9 @@ def pet_mask(y: torch.Tensor, border: str = "ignore") -> torch.Tensor:
     elif border != "background":
         raise ValueError(f"border must be 'ignore', 'pet' or 'background', got {border!r}.")
     return target
+
+
+def pets_binary(pets: Dataset, border: str = "ignore") -> Dataset:
+    """The Pets dataset with binary targets (1 pet, 0 background, 255 ignored): see :func:`pet_mask`."""
+    splits = {k: Split(s.x, pet_mask(s.y, border), s.info) for k, s in pets.splits().items()}
+    return Dataset("pets-binary", **splits, mean=pets.mean, std=pets.std, class_names=["background", "pet"])

@@ -61,9 +61,7 @@ def plot_confusion(
     matrix: torch.Tensor, class_names: Sequence[str], title: str = "", normalize: bool = False
 ):
     """A seaborn heatmap of a confusion matrix (rows: truth, columns: prediction)."""
-    data = matrix.float()
-    if normalize:
-        data = data / data.sum(dim=1, keepdim=True)
+    data = matrix.float() / matrix.sum(dim=1, keepdim=True) if normalize else matrix.long()
     fig, ax = plt.subplots(figsize=(0.55 * len(class_names) + 2, 0.5 * len(class_names) + 1.5))
     sns.heatmap(
         data.numpy(),

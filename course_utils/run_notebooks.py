@@ -3,7 +3,8 @@
     python -m course_utils.run_notebooks --profile cpu              # all notebooks
     python -m course_utils.run_notebooks --profile smoke 02 03      # some (by name prefix)
 
-Outputs are written back into the notebooks (that is how the committed outputs are produced).
+Outputs are written back into the notebooks (that is how the committed outputs are produced),
+without tqdm's widget outputs: a saved progress bar shows nothing useful, the epoch lines stay.
 ``--check`` executes without writing, e.g. to time the smoke profile.
 """
 
@@ -39,6 +40,18 @@ def leaked_paths(nb) -> list[str]:
     return found
 
 
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def drop_progress_bars(nb) -> None:
+    """Remove tqdm's widget outputs: live bars mean nothing in a saved notebook (the epoch summary
+    lines printed by the trainer stay)."""
+    for cell in nb.cells:
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs if WIDGET not in o.get("data", {})]
+    nb.metadata.pop("widgets", None)
+
+
 def execute(path: Path, timeout: int, write: bool) -> float:
     import nbformat
     from nbclient import NotebookClient
@@ -50,6 +63,7 @@ def execute(path: Path, timeout: int, write: bool) -> float:
     tic = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - tic
+    drop_progress_bars(nb)
     leaks = leaked_paths(nb)
     if leaks:
         raise SystemExit(f"{path.name}: machine paths in outputs, not written: {sorted(set(leaks))[:3]}")

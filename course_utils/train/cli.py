@@ -46,13 +46,10 @@ def make_optimizer(
 
 
 def one_cycle(optimizer, max_lr: float, epochs: int, steps_per_epoch: int, pct_start: float = 0.25):
-    """OneCycle: warm up to ``max_lr`` for ``pct_start`` of training, then anneal to ~0."""
+    """OneCycle, stepped every batch: warm up to ``max_lr`` for ``pct_start`` of training, then
+    anneal to ~0. (A schedule of at least 10 steps is built, so that tiny smoke runs stay valid.)"""
     return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=max_lr,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        pct_start=pct_start,
+        optimizer, max_lr=max_lr, total_steps=max(epochs * steps_per_epoch, 10), pct_start=pct_start
     )
 
 

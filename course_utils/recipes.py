@@ -1,0 +1,103 @@
+"""Training recipes shared by notebooks and benchmarks, with their hyper-parameters in one place."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn as nn
+
+from .config import seed_everything
+from .data import Dataset
+from .loaders import Augment, TensorLoader
+from .models import ResNet9
+from .train.loop import autocast, run_epoch
+
+# ResNet9 on CIFAR-10 after Page's DAWNBench recipe ("How to train your ResNet").
+RESNET9_RECIPE = dict(
+    epochs=24,
+    batch_size=512,
+    lr=0.4,  # peak learning rate, reached after `warmup` of the steps
+    warmup=0.25,
+    momentum=0.9,  # Nesterov
+    weight_decay=5e-4,
+    label_smoothing=0.2,
+    crop_padding=4,
+    cutout=8,
+)
+
+
+def triangle_schedule(optimizer, peak: float, total_steps: int, warmup: float):
+    """Linear warm-up to ``peak`` over ``warmup`` of the steps, then linear decay to 0 (per step)."""
+    up = max(1, int(total_steps * warmup))
+
+    def factor(step: int) -> float:
+        return step / up if step < up else max(0.0, (total_steps - step) / max(1, total_steps - up))
+
+    for group in optimizer.param_groups:
+        group["lr"] = peak
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@torch.no_grad()
+def tta_accuracy(model: nn.Module, loader, amp: bool = False) -> float:
+    """Accuracy when each image's prediction averages the image and its mirror (flip TTA)."""
+    model.eval()
+    correct = seen = 0
+    for x, y in loader:
+        with autocast(x.device, amp):
+            logits = model(x) + model(x.flip(-1))
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(y)
+    return float(correct) / max(seen, 1)
+
+
+def train_resnet9(
+    data: Dataset,
+    device: torch.device,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    max_train: int | None = None,
+    seed: int = 0,
+    amp: bool = False,
+    channels_last: bool = True,
+    compile_model: bool = False,
+) -> tuple[nn.Module, float]:
+    """Train ResNet9 with :data:`RESNET9_RECIPE` (overrides as arguments); return (model, seconds).
+
+    No validation pass: the recipe is fixed in advance, so nothing is selected and the time counted
+    is training alone.
+    """
+    r = RESNET9_RECIPE | {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v is not None}
+    seed_everything(seed)
+    augment = Augment(crop_padding=r["crop_padding"], flip=True, cutout=r["cutout"])
+    loader = TensorLoader(
+        data.train.head(max_train),
+        r["batch_size"],
+        data.mean,
+        data.std,
+        shuffle=True,
+        augment=augment,
+        drop_last=True,
+        device=device,
+        seed=seed,
+        channels_last=channels_last,
+    )
+    model = ResNet9().to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    step_model = torch.compile(model) if compile_model else model
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=r["lr"], momentum=r["momentum"], nesterov=True, weight_decay=r["weight_decay"]
+    )
+    scheduler = triangle_schedule(optimizer, r["lr"], r["epochs"] * len(loader), r["warmup"])
+    criterion = nn.CrossEntropyLoss(label_smoothing=r["label_smoothing"])
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    tic = time.perf_counter()
+    for _ in range(r["epochs"]):
+        run_epoch(
+            step_model, loader, criterion, optimizer=optimizer, scheduler=scheduler, device=device, amp=amp
+        )
+    sync()
+    return model, time.perf_counter() - tic

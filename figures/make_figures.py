@@ -1,0 +1,128 @@
+"""Draw the course's diagrams with matplotlib: ``python figures/make_figures.py``.
+
+Writes cnn_principles.png, residual_block.png and unet_architecture.png next to this file. The
+notebooks show these files; nothing in figures/ is pasted from elsewhere.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import FancyArrowPatch, Rectangle  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+COLORS = {"input": "#d9d9d9", "conv": "#9ecae1", "pool": "#fdd0a2", "fc": "#c7e9c0", "out": "#fcbba1"}
+
+
+def stack(ax, x, y, w, h, depth, color, label, n=3):
+    """A stack of ``n`` offset rectangles: a set of feature maps."""
+    for i in reversed(range(n)):
+        ax.add_patch(Rectangle((x + i * depth, y + i * depth), w, h, fc=color, ec="black", lw=0.8))
+    ax.text(x + w / 2 + n * depth / 2, y - 0.35, label, ha="center", va="top", fontsize=8)
+
+
+def arrow(ax, start, end, text=""):
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=10, lw=1))
+    if text:
+        ax.text((start[0] + end[0]) / 2, start[1] + 0.25, text, ha="center", fontsize=7)
+
+
+def cnn_principles(path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(10, 3))
+    stack(ax, 0.0, 1.0, 1.6, 1.6, 0.0, COLORS["input"], "input\n1x28x28", n=1)
+    stack(ax, 2.4, 1.0, 1.6, 1.6, 0.12, COLORS["conv"], "conv 5x5 + ReLU\n6x28x28", n=6)
+    stack(ax, 5.0, 1.4, 0.8, 0.8, 0.12, COLORS["pool"], "max-pool 2\n6x14x14", n=6)
+    stack(ax, 6.8, 1.5, 0.6, 0.6, 0.06, COLORS["conv"], "conv 5x5 + ReLU\n16x10x10", n=16)
+    stack(ax, 8.7, 1.65, 0.3, 0.3, 0.06, COLORS["pool"], "max-pool 2\n16x5x5", n=16)
+    for x, h, label in [(10.6, 2.4, "FC 120"), (11.3, 1.7, "FC 84"), (12.0, 1.0, "10 classes")]:
+        ax.add_patch(Rectangle((x, 1.8 - h / 2), 0.35, h, fc=COLORS["fc"], ec="black", lw=0.8))
+        ax.text(x + 0.17, 1.8 - h / 2 - 0.35, label, ha="center", va="top", fontsize=8)
+    for (a, b), t in [
+        ((1.7, 1.8), "convolve"),
+        ((4.8, 1.8), "pool"),
+        ((6.7, 1.8), "convolve"),
+        ((8.6, 1.8), "pool"),
+        ((10.5, 1.8), "flatten"),
+    ]:
+        arrow(ax, (a, b), (a + 0.6 if t != "convolve" else a + 0.6, b), t)
+    ax.text(4.2, 3.3, "feature extraction: convolution, activation, pooling", ha="center", fontsize=10)
+    ax.text(11.4, 3.3, "classification: fully connected", ha="center", fontsize=10)
+    ax.set_xlim(-0.2, 12.8)
+    ax.set_ylim(-0.3, 3.6)
+    ax.axis("off")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def residual_block(path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(3.2, 4.2))
+    boxes = [(3.6, "conv 3x3, BN, ReLU"), (2.4, "conv 3x3, BN"), (1.2, "+"), (0.3, "ReLU")]
+    for y, label in boxes:
+        w = 0.5 if label == "+" else 2.2
+        ax.add_patch(Rectangle((1.5 - w / 2, y), w, 0.5, fc=COLORS["conv"] if w > 1 else "white", ec="black"))
+        ax.text(1.5, y + 0.25, label, ha="center", va="center", fontsize=9)
+    ax.text(1.5, 4.75, "x", ha="center", fontsize=11)
+    for y0, y1 in [(4.6, 4.1), (3.6, 2.9), (2.4, 1.7), (1.2, 0.8)]:
+        arrow(ax, (1.5, y0), (1.5, y1))
+    ax.add_patch(
+        FancyArrowPatch(
+            (1.5, 4.45),
+            (1.78, 1.45),
+            connectionstyle="arc3,rad=-0.9",
+            arrowstyle="-|>",
+            mutation_scale=10,
+            lw=1,
+            color="tab:red",
+        )
+    )
+    ax.text(2.95, 2.9, "identity\n(skip)", color="tab:red", fontsize=9, ha="center")
+    ax.text(1.5, -0.15, "out = ReLU(F(x) + x)", ha="center", fontsize=9)
+    ax.set_xlim(0, 3.6)
+    ax.set_ylim(-0.4, 5.0)
+    ax.axis("off")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def unet_architecture(path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    widths = [64, 128, 256, 512]
+    for i, c in enumerate(widths):
+        y = 4 - i
+        size = 128 // 2**i
+        ax.add_patch(Rectangle((i * 0.9, y), 0.5, 0.7, fc=COLORS["conv"], ec="black"))
+        ax.text(i * 0.9 + 0.25, y - 0.12, f"{c}ch\n{size}x{size}", ha="center", va="top", fontsize=7)
+        xr = 8.1 - i * 0.9
+        ax.add_patch(Rectangle((xr, y), 0.5, 0.7, fc=COLORS["fc"], ec="black"))
+        ax.text(xr + 0.25, y - 0.12, f"{c}ch", ha="center", va="top", fontsize=7)
+        arrow(ax, (i * 0.9 + 0.55, y + 0.35), (xr - 0.05, y + 0.35), "skip: concatenate" if i == 0 else "")
+        if i < 3:
+            arrow(ax, (i * 0.9 + 0.25, y - 0.02), (i * 0.9 + 1.1, y - 0.28))
+            arrow(ax, (xr - 0.6, y - 0.28), (xr + 0.25, y - 0.02))
+    ax.add_patch(Rectangle((3.95, 0.2), 0.7, 0.7, fc=COLORS["pool"], ec="black"))
+    ax.text(4.3, 0.08, "bottleneck 1024ch 8x8", ha="center", va="top", fontsize=7)
+    arrow(ax, (2.95, 0.98), (3.9, 0.7))
+    arrow(ax, (4.7, 0.7), (5.45, 0.98))
+    ax.text(1.4, 4.95, "encoder: double conv, then max-pool", ha="center", fontsize=9)
+    ax.text(7.0, 4.95, "decoder: up-conv 2x2, concat skip, double conv", ha="center", fontsize=9)
+    ax.text(9.2, 4.35, "1x1 conv\n-> mask", fontsize=8, va="center")
+    ax.set_xlim(-0.2, 10.0)
+    ax.set_ylim(-0.4, 5.2)
+    ax.axis("off")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def main() -> None:
+    for draw in (cnn_principles, residual_block, unet_architecture):
+        path = HERE / f"{draw.__name__}.png"
+        draw(path)
+        print(f"wrote {path.name}")
+
+
+if __name__ == "__main__":
+    main()
