@@ -56,6 +56,7 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--max-train", type=int, default=None)
     p.add_argument("--max-eval", type=int, default=None)
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--val-size", type=int, default=5000, help="held out of training (not used for choices)")
     p.add_argument("--device", default=None)
     p.add_argument("--compile", action="store_true", help="torch.compile the model (warm-up untimed)")
     p.add_argument("--no-amp", dest="amp", action="store_false")
@@ -69,7 +70,7 @@ def main(argv=None) -> list[dict]:
     args.amp = args.amp and device.type == "cuda"
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    data = cu.load_cifar10(args.data_dir)
+    data = cu.load_cifar10(args.data_dir, val_size=args.val_size)
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu x{torch.get_num_threads()}"
     recipe = cu.recipes.RESNET9_RECIPE | {"epochs": args.epochs, "batch_size": args.batch_size}
     print(

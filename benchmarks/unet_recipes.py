@@ -32,8 +32,9 @@ VARIANTS = {
     "F flips+crop+rotate, lr 1e-2, batch 8": dict(
         augment=cu.Augment(crop_padding=8, flip=True, rotate=10), lr=1e-2, batch_size=8
     ),
-    "G flips+crop+rotate, lr 1e-3": dict(augment=cu.Augment(crop_padding=8, flip=True, rotate=10), lr=1e-3,
-                                        batch_size=16),
+    "G flips+crop+rotate, lr 1e-3": dict(
+        augment=cu.Augment(crop_padding=8, flip=True, rotate=10), lr=1e-3, batch_size=16
+    ),
 }
 
 

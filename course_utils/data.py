@@ -166,16 +166,17 @@ def to_nchw(x: np.ndarray) -> torch.Tensor:
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Exact per-channel mean and std of uint8 images (N, C, H, W), on the [0, 1] scale.
 
-    A 256-bin histogram per channel gives the exact moments without a float copy of the data.
+    A 256-bin histogram per channel gives the exact moments without a float copy of the data (and
+    without float64 tensors, which MPS lacks): the sums are done in Python on 256 counts.
     """
-    values = torch.arange(256, dtype=torch.float64)
     means, stds = [], []
     for c in range(x.shape[1]):
-        hist = torch.bincount(x[:, c].reshape(-1), minlength=256).double()
-        mean = (hist * values).sum() / hist.sum()
-        var = (hist * (values - mean) ** 2).sum() / hist.sum()
-        means.append(round(float(mean / 255), 6))
-        stds.append(round(float(var.sqrt() / 255), 6))
+        hist = torch.bincount(x[:, c].reshape(-1), minlength=256).tolist()
+        n = sum(hist)
+        mean = sum(v * h for v, h in enumerate(hist)) / n
+        var = sum(h * (v - mean) ** 2 for v, h in enumerate(hist)) / n
+        means.append(round(mean / 255, 6))
+        stds.append(round(var**0.5 / 255, 6))
     return tuple(means), tuple(stds)
 
 

@@ -39,7 +39,7 @@ def random_crop(x, y, padding: int, gen: torch.Generator, mask_fill: int):
     (B, H, W) gets the same crop as its image.
     """
     b, _, h, w = x.shape
-    dy, dx = (torch.randint(0, 2 * padding + 1, (2, b), generator=gen)).to(x.device)
+    dy, dx = torch.randint(0, 2 * padding + 1, (2, b), generator=gen, device=x.device)
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # (B, H, 1)
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]  # (B, 1, W)
     batch = torch.arange(b, device=x.device)[:, None, None]
@@ -52,7 +52,7 @@ def random_crop(x, y, padding: int, gen: torch.Generator, mask_fill: int):
 
 def random_flip(x, y, gen: torch.Generator):
     """Flip a random half of the batch left-right (masks with their images)."""
-    flip = (torch.rand(len(x), generator=gen) < 0.5).to(x.device)
+    flip = torch.rand(len(x), generator=gen, device=x.device) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     if y.dim() == 3:
         y = torch.where(flip[:, None, None], y.flip(-1), y)
@@ -62,19 +62,21 @@ def random_flip(x, y, gen: torch.Generator):
 def random_cutout(x, size: int, gen: torch.Generator):
     """Zero a ``size`` x ``size`` square at a random place in each (normalised) image: 0 is the mean."""
     b, _, h, w = x.shape
-    cy, cx = (torch.randint(0, s, (b,), generator=gen) for s in (h, w))
-    rows = torch.arange(h)[None, :] - (cy[:, None] - size // 2)  # (B, H) offset inside the square
-    cols = torch.arange(w)[None, :] - (cx[:, None] - size // 2)
+    cy, cx = (torch.randint(0, s, (b,), generator=gen, device=x.device) for s in (h, w))
+    rows = torch.arange(h, device=x.device)[None, :] - (
+        cy[:, None] - size // 2
+    )  # (B, H) offset in the square
+    cols = torch.arange(w, device=x.device)[None, :] - (cx[:, None] - size // 2)
     inside = ((rows >= 0) & (rows < size))[:, :, None] & ((cols >= 0) & (cols < size))[:, None, :]
-    return x.masked_fill(inside.to(x.device)[:, None], 0.0)
+    return x.masked_fill(inside[:, None], 0.0)
 
 
 def random_rotate(x, y, degrees: float, gen: torch.Generator, mask_fill: int):
     """Rotate each (normalised) image by its own random angle; corners fill with 0 (the mean)."""
-    angles = (torch.rand(len(x), generator=gen) * 2 - 1) * degrees * torch.pi / 180
-    cos, sin, zero = angles.cos(), angles.sin(), torch.zeros(len(x))
+    angles = (torch.rand(len(x), generator=gen, device=x.device) * 2 - 1) * degrees * torch.pi / 180
+    cos, sin, zero = angles.cos(), angles.sin(), torch.zeros_like(angles)
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
-    grid = F.affine_grid(theta.to(x.device), list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", align_corners=False)
     if y.dim() == 3:  # masks: nearest, so that class values stay exact; outside = ignored
         moved = F.grid_sample(y[:, None].float() + 1, grid, mode="nearest", align_corners=False)[:, 0]
@@ -126,7 +128,8 @@ class TensorLoader:
         self.scale = (1 / (255 * torch.tensor(std, dtype=torch.float32))).view(shape).to(self.device)
         self.shift = (torch.tensor(mean, dtype=torch.float32) / torch.tensor(std)).view(shape)
         self.shift = self.shift.to(self.device)
-        self.generator = torch.Generator().manual_seed(seed)
+        # Random draws happen where the data is, so a GPU loader never waits on the host.
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     def __len__(self) -> int:
         n = len(self.x)
@@ -140,8 +143,10 @@ class TensorLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.x)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        order = order.to(self.device)
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator, device=self.device)
+        else:
+            order = torch.arange(n, device=self.device)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             idx = order[start : start + self.batch_size]
             x, y = self.x[idx], self.y[idx]

@@ -60,7 +60,37 @@ def resolve_layers(name: str, layers, in_channels, num_classes, input_size, fc_i
     return in_channels, layers[1], layers[2], fc_in, layers[4], layers[5], num_classes, input_size
 
 
-class LeNet5(nn.Module):
+class ConvClassifier(nn.Module):
+    """What LeNet5 and MiniVGGNet share: the seed-style ``layers`` tuple, the input check and the
+    fully connected head. Subclasses build their convolutions and define ``features(x)``, which maps
+    the input to the last feature maps (N, conv2 channels, side, side)."""
+
+    def __init__(self, layers, in_channels, num_classes, input_size, side_after_convs):
+        super().__init__()
+        sizes = resolve_layers(
+            type(self).__name__, layers, in_channels, num_classes, input_size, side_after_convs
+        )
+        self.in_channels, c1, c2, fc_in, f1, f2, self.num_classes, self.input_size = sizes
+        self.layers = (self.in_channels, c1, c2, fc_in, f1, f2, self.num_classes)
+
+    def build_head(self, dropout: float) -> None:
+        """FC fc_in -> f1 -> f2 -> classes, with dropout after the hidden layers (called after the convs,
+        so that printing the model lists the layers in order)."""
+        fc_in, f1, f2, classes = self.layers[3:]
+        self.dropout = nn.Dropout(dropout)
+        self.fc1 = nn.Linear(fc_in, f1)
+        self.fc2 = nn.Linear(f1, f2)
+        self.fc3 = nn.Linear(f2, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(self, x)
+        x = torch.flatten(self.features(x), 1)
+        x = self.dropout(F.relu(self.fc1(x)))
+        x = self.dropout(F.relu(self.fc2(x)))
+        return F.log_softmax(self.fc3(x), dim=1)
+
+
+class LeNet5(ConvClassifier):
     """LeNet-5 with ReLU: conv5x5(pad 2) -> pool -> conv5x5 -> pool -> FC 120 -> FC 84 -> FC classes.
 
     Input (N, C, S, S) -> log-probabilities (N, classes). 61,706 parameters for 1x28x28 and 10
@@ -77,36 +107,21 @@ class LeNet5(nn.Module):
         batch_norm: bool = False,
         dropout: float = 0.0,
     ):
-        super().__init__()
-        sizes = resolve_layers(
-            "LeNet5",
-            layers,
-            in_channels,
-            num_classes,
-            input_size,
-            lambda s: conv_output_size(s // 2, 5) // 2,
+        super().__init__(
+            layers, in_channels, num_classes, input_size, lambda s: conv_output_size(s // 2, 5) // 2
         )
-        self.in_channels, c1, c2, fc_in, f1, f2, self.num_classes, self.input_size = sizes
-        self.layers = (self.in_channels, c1, c2, fc_in, f1, f2, self.num_classes)
-        self.conv1 = nn.Conv2d(self.in_channels, c1, 5, padding=2)  # same size
+        c_in, c1, c2 = self.layers[:3]
+        self.conv1 = nn.Conv2d(c_in, c1, 5, padding=2)  # same size
         self.conv2 = nn.Conv2d(c1, c2, 5)  # size - 4
         self.bn1, self.bn2 = norm(c1, batch_norm), norm(c2, batch_norm)
-        self.dropout = nn.Dropout(dropout)
-        self.fc1 = nn.Linear(fc_in, f1)
-        self.fc2 = nn.Linear(f1, f2)
-        self.fc3 = nn.Linear(f2, self.num_classes)
+        self.build_head(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(self, x)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
-        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
-        x = torch.flatten(x, 1)
-        x = self.dropout(F.relu(self.fc1(x)))
-        x = self.dropout(F.relu(self.fc2(x)))
-        return F.log_softmax(self.fc3(x), dim=1)
+        return F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
 
 
-class MiniVGGNet(nn.Module):
+class MiniVGGNet(ConvClassifier):
     """Two VGG blocks of 3x3 convolutions, each followed by max-pooling, then FC 120 -> 84 -> classes.
 
     Block 1: conv(c1) -> conv(c1); block 2: conv(c2) -> conv(c2, padding 1). 123,502 parameters on
@@ -123,35 +138,18 @@ class MiniVGGNet(nn.Module):
         batch_norm: bool = False,
         dropout: float = 0.0,
     ):
-        super().__init__()
-        sizes = resolve_layers(
-            "MiniVGGNet",
-            layers,
-            in_channels,
-            num_classes,
-            input_size,
-            lambda s: (((s - 4) // 2) - 2) // 2,
-        )
-        self.in_channels, c1, c2, fc_in, f1, f2, self.num_classes, self.input_size = sizes
-        self.layers = (self.in_channels, c1, c2, fc_in, f1, f2, self.num_classes)
-        self.conv11 = nn.Conv2d(self.in_channels, c1, 3)
+        super().__init__(layers, in_channels, num_classes, input_size, lambda s: (((s - 4) // 2) - 2) // 2)
+        c_in, c1, c2 = self.layers[:3]
+        self.conv11 = nn.Conv2d(c_in, c1, 3)
         self.conv12 = nn.Conv2d(c1, c1, 3)
         self.conv21 = nn.Conv2d(c1, c2, 3)
         self.conv22 = nn.Conv2d(c2, c2, 3, padding=1)
         self.bn11, self.bn12 = norm(c1, batch_norm), norm(c1, batch_norm)
         self.bn21, self.bn22 = norm(c2, batch_norm), norm(c2, batch_norm)
-        self.dropout = nn.Dropout(dropout)
-        self.fc1 = nn.Linear(fc_in, f1)
-        self.fc2 = nn.Linear(f1, f2)
-        self.fc3 = nn.Linear(f2, self.num_classes)
+        self.build_head(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(self, x)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.bn11(self.conv11(x)))
         x = F.max_pool2d(F.relu(self.bn12(self.conv12(x))), 2)
         x = F.relu(self.bn21(self.conv21(x)))
-        x = F.max_pool2d(F.relu(self.bn22(self.conv22(x))), 2)
-        x = torch.flatten(x, 1)
-        x = self.dropout(F.relu(self.fc1(x)))
-        x = self.dropout(F.relu(self.fc2(x)))
-        return F.log_softmax(self.fc3(x), dim=1)
+        return F.max_pool2d(F.relu(self.bn22(self.conv22(x))), 2)

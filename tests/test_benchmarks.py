@@ -1,0 +1,97 @@
+"""The benchmark scripts run (tiny settings), and the committed ResNet-14 checkpoint is what it says."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import course_utils as cu
+from tests.conftest import REAL_DATA, has_real
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def test_gpu_resnet9_quick_runs_on_cpu(tiny_data_dir):
+    import gpu_resnet9
+
+    runs = gpu_resnet9.main(["--quick", "--device", "cpu", "--val-size", "50"])
+    assert len(runs) == 1 and 0.0 <= runs[0]["tta_acc"] <= 1.0 and runs[0]["train_s"] > 0
+
+
+def test_carry_data_round_trip(tmp_path):
+    import carry_data
+
+    archive = tmp_path / "data.npz"
+    archive.write_bytes(bytes(range(256)) * 1000)
+    parts = carry_data.split(archive, 3, tmp_path / "carry")
+    assert len(parts) == 3 and all(p.stat().st_size <= 256 * 1000 / 3 + 1 for p in parts)
+    joined = carry_data.join(tmp_path / "carry" / "data.npz", tmp_path / "out")
+    assert joined.read_bytes() == archive.read_bytes()
+    parts[1].unlink()  # a lost part must not pass as the archive
+    with pytest.raises(SystemExit, match="checksum"):
+        carry_data.join(tmp_path / "carry" / "data.npz", tmp_path / "out2")
+
+
+def test_run_notebooks_strips_widgets_and_finds_paths():
+    import nbformat
+
+    from course_utils import run_notebooks
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={run_notebooks.WIDGET: {}, "text/plain": "bar"}),
+        nbformat.v4.new_output("stream", name="stdout", text="saved to /home/someone/x.pt\n"),
+    ]
+    nb.cells.append(cell)
+    nb.metadata["widgets"] = {"state": {}}
+    run_notebooks.drop_progress_bars(nb)
+    assert len(cell.outputs) == 1 and "widgets" not in nb.metadata
+    assert run_notebooks.leaked_paths(nb) == ["/home/someone/x.pt"]
+
+
+def test_resnet14_checkpoint_metadata():
+    model, meta = cu.load_checkpoint(ROOT / "checkpoints" / "resnet14_cifar10.pt")
+    report = json.loads((ROOT / "checkpoints" / "resnet14_cifar10.json").read_text())
+    assert meta["arch"] == "resnet" and cu.count_parameters(model) == 195_738
+    assert meta["metrics"]["test"] == report["test"] and report["test"]["acc"] >= 0.90
+    assert meta["epoch"] == report["best_epoch"] == len(meta["history"]["losses"]["val"]) - 1
+
+
+@pytest.mark.real_data
+@pytest.mark.skipif(not has_real("cifar10.npz"), reason="real CIFAR-10 archive not in COURSE_DATA_DIR")
+def test_resnet14_checkpoint_accuracy_reproduces():
+    """Re-evaluate on this machine: the stored test accuracy (measured on a GPU) must hold here."""
+    model, meta = cu.load_checkpoint(ROOT / "checkpoints" / "resnet14_cifar10.pt")
+    data = cu.load_cifar10(REAL_DATA)
+    acc = cu.evaluate(model, cu.make_loaders(data, 1000)["test"])["acc"]
+    assert abs(acc - meta["metrics"]["test"]["acc"]) <= 0.002  # a few images may flip between GPU and CPU
+    assert acc >= 0.90
+
+
+def test_cli_help_runs():
+    out = subprocess.run(
+        [sys.executable, "-m", "course_utils.train", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    assert "--schedule" in out.stdout
+
+
+def test_benchmark_helpers(tmp_path):
+    import run
+
+    flops = run.training_flops_per_image(cu.LeNet5(in_channels=3, input_size=32))
+    assert 1e6 < flops < 1e8  # LeNet-5 on 32x32: about 0.6 MFLOP forward, x3 with backward
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Results\n\nhand-written notes\n")
+    run.write_results(results, [("A", ["| a |"])], "header one")
+    run.write_results(results, [("B", ["| b |"])], "header two")  # replaces the generated part only
+    text = results.read_text()
+    assert "hand-written notes" in text and "header two" in text and "header one" not in text
+    assert text.count(run.BEGIN) == 1
