@@ -23,6 +23,7 @@ from .data import (
 from .loaders import Augment, ImageDataset, TensorLoader, classic_loader, make_loaders
 from .metrics import Accuracy, BCEDiceLoss, BinaryDice, BinaryIoU, PixelAccuracy
 from .models import (
+    FlipTTA,
     LeNet5,
     MiniVGGNet,
     ResidualBlock,
@@ -71,6 +72,7 @@ __all__ = [
     "BinaryDice",
     "BinaryIoU",
     "PixelAccuracy",
+    "FlipTTA",
     "LeNet5",
     "MiniVGGNet",
     "ResidualBlock",

@@ -71,7 +71,7 @@ PROFILES: dict[str, Profile] = {
         resnet_epochs=2,
         resnet9_epochs=1,
         resnet9_max_train=5000,
-        unet_epochs=50,
+        unet_epochs=45,
         pets_max_train=None,
     ),
     "full": Profile(

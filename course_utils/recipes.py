@@ -10,8 +10,8 @@ import torch.nn as nn
 from .config import seed_everything
 from .data import Dataset
 from .loaders import Augment, TensorLoader
-from .models import ResNet9
-from .train.loop import autocast, run_epoch
+from .models import FlipTTA, ResNet9
+from .train.loop import evaluate, run_epoch
 
 # ResNet9 on CIFAR-10 after Page's DAWNBench recipe ("How to train your ResNet").
 RESNET9_RECIPE = dict(
@@ -39,17 +39,9 @@ def triangle_schedule(optimizer, peak: float, total_steps: int, warmup: float):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-@torch.no_grad()
 def tta_accuracy(model: nn.Module, loader, amp: bool = False) -> float:
     """Accuracy when each image's prediction averages the image and its mirror (flip TTA)."""
-    model.eval()
-    correct = seen = 0
-    for x, y in loader:
-        with autocast(x.device, amp):
-            logits = model(x) + model(x.flip(-1))
-        correct += (logits.argmax(1) == y).sum()
-        seen += len(y)
-    return float(correct) / max(seen, 1)
+    return evaluate(FlipTTA(model), loader, amp=amp)["acc"]
 
 
 def train_resnet9(

@@ -18,6 +18,21 @@ MODELS: dict[str, type[nn.Module]] = {
 }
 
 
+class FlipTTA(nn.Module):
+    """Test-time augmentation: average the outputs for an image and its left-right mirror.
+
+    For segmentation (``dense=True``) the mirrored prediction is flipped back before averaging.
+    """
+
+    def __init__(self, model: nn.Module, dense: bool = False):
+        super().__init__()
+        self.model, self.dense = model, dense
+
+    def forward(self, x):
+        mirrored = self.model(x.flip(-1))
+        return (self.model(x) + (mirrored.flip(-1) if self.dense else mirrored)) / 2
+
+
 def build_model(arch: str, **kwargs) -> nn.Module:
     """Build a registered model by name and remember how (``model.arch``, ``model.arch_kwargs``),
     so that a checkpoint can rebuild it. Example: ``build_model("resnet", layers=[2, 2, 2])``.

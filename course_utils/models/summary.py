@@ -31,8 +31,11 @@ def summary(
 
         return hook
 
-    for name, module in model.named_modules():
-        level = name.count(".") + 1 if name else 0
+    modules = dict(model.named_modules())
+    for name, module in modules.items():
+        # A ModuleList is never called itself, so its items count at its own level.
+        prefixes = [".".join(name.split(".")[: i + 1]) for i in range(name.count(".") + 1)] if name else []
+        level = sum(not isinstance(modules[p], nn.ModuleList | nn.ModuleDict) for p in prefixes)
         no_op = isinstance(module, nn.Identity) or (isinstance(module, nn.Dropout) and module.p == 0)
         if 0 < level <= depth and not no_op:
             hooks.append(module.register_forward_hook(record(name)))
