@@ -35,6 +35,12 @@ VARIANTS = {
     "G flips+crop+rotate, lr 1e-3": dict(
         augment=cu.Augment(crop_padding=8, flip=True, rotate=10), lr=1e-3, batch_size=16
     ),
+    "H flips+crop+rotate+zoom 0.25, lr 1e-3": dict(
+        augment=cu.Augment(crop_padding=8, flip=True, rotate=10, zoom=0.25), lr=1e-3, batch_size=16
+    ),
+    "I flips+rotate+zoom 0.25, lr 2e-3": dict(
+        augment=cu.Augment(crop_padding=0, flip=True, rotate=10, zoom=0.25), lr=2e-3, batch_size=16
+    ),
 }
 
 

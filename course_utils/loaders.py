@@ -30,6 +30,7 @@ class Augment:
     mask_fill: int = 255  # value padded into segmentation masks (the ignore index)
     cutout: int = 0  # side of a square set to the mean (0 after normalisation) in each image; 0 = off
     rotate: float = 0.0  # rotate each image by a random angle in [-rotate, rotate] degrees; 0 = off
+    zoom: float = 0.0  # scale each image by a random factor in [1 - zoom, 1 + zoom]; 0 = off
 
 
 def random_crop(x, y, padding: int, gen: torch.Generator, mask_fill: int):
@@ -71,11 +72,15 @@ def random_cutout(x, size: int, gen: torch.Generator):
     return x.masked_fill(inside[:, None], 0.0)
 
 
-def random_rotate(x, y, degrees: float, gen: torch.Generator, mask_fill: int):
-    """Rotate each (normalised) image by its own random angle; corners fill with 0 (the mean)."""
+def random_affine(x, y, degrees: float, zoom: float, gen: torch.Generator, mask_fill: int):
+    """Rotate each (normalised) image by a random angle in [-degrees, degrees] and scale it by a random
+    factor in [1 - zoom, 1 + zoom]; uncovered corners fill with 0 (the mean), masks with ``mask_fill``."""
     angles = (torch.rand(len(x), generator=gen, device=x.device) * 2 - 1) * degrees * torch.pi / 180
     cos, sin, zero = angles.cos(), angles.sin(), torch.zeros_like(angles)
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    if zoom:
+        scale = 1 + zoom * (torch.rand(len(x), generator=gen, device=x.device) * 2 - 1)
+        theta[:, :, :2] /= scale[:, None, None]  # the grid samples a smaller window: the image grows
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", align_corners=False)
     if y.dim() == 3:  # masks: nearest, so that class values stay exact; outside = ignored
@@ -158,8 +163,9 @@ class TensorLoader:
                 if self.augment.flip:
                     x, y = random_flip(x, y, self.generator)
             x = self.normalize(x)
-            if self.augment is not None and self.augment.rotate:
-                x, y = random_rotate(x, y, self.augment.rotate, self.generator, self.augment.mask_fill)
+            if self.augment is not None and (self.augment.rotate or self.augment.zoom):
+                aug = self.augment
+                x, y = random_affine(x, y, aug.rotate, aug.zoom, self.generator, aug.mask_fill)
             if self.augment is not None and self.augment.cutout:
                 x = random_cutout(x, self.augment.cutout, self.generator)
             yield x, y

@@ -129,3 +129,14 @@ def test_rotation_keeps_shapes_and_mask_values():
     assert x.shape == (8, 1, 16, 16) and y.shape == (8, 16, 16) and y.dtype == torch.uint8
     assert set(y.unique().tolist()) <= {0, 1, 2, 255}
     assert not torch.equal(y, split.y)  # rotated
+
+
+def test_zoom_scales_images_and_masks_together():
+    x = torch.zeros(4, 1, 32, 32, dtype=torch.uint8)
+    x[:, :, 12:20, 12:20] = 255  # a bright square in the middle; its mask is class 1
+    split = Split(x, (x[:, 0] > 0).to(torch.uint8))
+    aug = cu.Augment(crop_padding=0, flip=False, zoom=0.5)
+    images, masks = next(iter(cu.TensorLoader(split, 4, (0,), (1 / 255,), augment=aug, seed=3)))
+    areas = (masks == 1).flatten(1).sum(1)
+    assert not (areas == 64).all()  # at least one square grew or shrank
+    assert torch.equal(images[:, 0] > 127, masks == 1)  # image and mask moved together
