@@ -35,6 +35,7 @@ from .models import (
     summary,
 )
 from .plots import confusion_matrix, plot_confusion, plot_history, show_images, show_segmentation
+from .recipes import make_optimizer, one_cycle
 from .train import (
     CheckpointError,
     TrainingDiverged,
@@ -44,7 +45,6 @@ from .train import (
     save_checkpoint,
     train_val_model,
 )
-from .train.cli import make_optimizer, one_cycle
 
 __all__ = [
     "PROFILES",

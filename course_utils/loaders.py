@@ -32,6 +32,23 @@ class Augment:
     rotate: float = 0.0  # rotate each image by a random angle in [-rotate, rotate] degrees; 0 = off
     zoom: float = 0.0  # scale each image by a random factor in [1 - zoom, 1 + zoom]; 0 = off
 
+    def on_uint8(self, x, y, gen: torch.Generator):
+        """Crop and flip: pixel moves, done on the uint8 batch (cheaper, and padding is black as in
+        torchvision's RandomCrop)."""
+        if self.crop_padding:
+            x, y = random_crop(x, y, self.crop_padding, gen, self.mask_fill)
+        if self.flip:
+            x, y = random_flip(x, y, gen)
+        return x, y
+
+    def on_float(self, x, y, gen: torch.Generator):
+        """Rotation/zoom (interpolated) and cutout, on the normalised batch, where 0 is the mean."""
+        if self.rotate or self.zoom:
+            x, y = random_affine(x, y, self.rotate, self.zoom, gen, self.mask_fill)
+        if self.cutout:
+            x = random_cutout(x, self.cutout, gen)
+        return x, y
+
 
 def random_crop(x, y, padding: int, gen: torch.Generator, mask_fill: int):
     """Pad a batch by ``padding`` and crop each image back to its size at a random offset.
@@ -156,18 +173,10 @@ class TensorLoader:
             idx = order[start : start + self.batch_size]
             x, y = self.x[idx], self.y[idx]
             if self.augment is not None:
-                if self.augment.crop_padding:
-                    x, y = random_crop(
-                        x, y, self.augment.crop_padding, self.generator, self.augment.mask_fill
-                    )
-                if self.augment.flip:
-                    x, y = random_flip(x, y, self.generator)
+                x, y = self.augment.on_uint8(x, y, self.generator)
             x = self.normalize(x)
-            if self.augment is not None and (self.augment.rotate or self.augment.zoom):
-                aug = self.augment
-                x, y = random_affine(x, y, aug.rotate, aug.zoom, self.generator, aug.mask_fill)
-            if self.augment is not None and self.augment.cutout:
-                x = random_cutout(x, self.augment.cutout, self.generator)
+            if self.augment is not None:
+                x, y = self.augment.on_float(x, y, self.generator)
             yield x, y
 
 

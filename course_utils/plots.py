@@ -92,9 +92,10 @@ def show_segmentation(images, truths, predictions=None, titles=None, size: float
         for j, (ax, panel) in enumerate(zip(axes[i], panels, strict=True)):
             ax.imshow(panel, cmap=None if j == 0 else "gray", vmin=0, vmax=1)
             ax.axis("off")
-        if titles is not None:
+        if titles is not None:  # one title per row, over the image
             axes[i][0].set_title(titles[i], fontsize=8)
-    for ax, name in zip(axes[0], ["image", "truth (grey: border)", "prediction"][:cols], strict=False):
-        ax.set_title(name if titles is None else ax.get_title(), fontsize=8)
+    if titles is None:  # otherwise, column headers
+        for ax, name in zip(axes[0], ["image", "truth (grey: border)", "prediction"], strict=False):
+            ax.set_title(name, fontsize=8)
     fig.tight_layout()
     return fig

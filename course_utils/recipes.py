@@ -13,6 +13,30 @@ from .loaders import Augment, TensorLoader
 from .models import FlipTTA, ResNet9
 from .train.loop import evaluate, run_epoch
 
+
+def make_optimizer(
+    name: str, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """``sgd``, ``nesterov`` (SGD with Nesterov momentum), ``adam`` or ``adamw``."""
+    if name in ("sgd", "nesterov"):
+        return torch.optim.SGD(
+            params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=name == "nesterov"
+        )
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"Unknown optimizer {name!r}: use sgd, nesterov, adam or adamw.")
+
+
+def one_cycle(optimizer, max_lr: float, epochs: int, steps_per_epoch: int, pct_start: float = 0.25):
+    """OneCycle, stepped every batch: warm up to ``max_lr`` for ``pct_start`` of training, then
+    anneal to ~0. (A schedule of at least 10 steps is built, so that tiny smoke runs stay valid.)"""
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=max_lr, total_steps=max(epochs * steps_per_epoch, 10), pct_start=pct_start
+    )
+
+
 # ResNet9 on CIFAR-10 after Page's DAWNBench recipe ("How to train your ResNet").
 RESNET9_RECIPE = dict(
     epochs=24,

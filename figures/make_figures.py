@@ -31,6 +31,15 @@ def arrow(ax, start, end, text=""):
         ax.text((start[0] + end[0]) / 2, start[1] + 0.25, text, ha="center", fontsize=7)
 
 
+def save(fig, ax, path: Path, xlim, ylim) -> None:
+    """Frame the drawing, hide the axes, write the PNG."""
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.axis("off")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
 def cnn_principles(path: Path) -> None:
     fig, ax = plt.subplots(figsize=(10, 3))
     stack(ax, 0.0, 1.0, 1.6, 1.6, 0.0, COLORS["input"], "input\n1x28x28", n=1)
@@ -48,14 +57,10 @@ def cnn_principles(path: Path) -> None:
         ((8.6, 1.8), "pool"),
         ((10.5, 1.8), "flatten"),
     ]:
-        arrow(ax, (a, b), (a + 0.6 if t != "convolve" else a + 0.6, b), t)
+        arrow(ax, (a, b), (a + 0.6, b), t)
     ax.text(4.2, 3.3, "feature extraction: convolution, activation, pooling", ha="center", fontsize=10)
     ax.text(11.4, 3.3, "classification: fully connected", ha="center", fontsize=10)
-    ax.set_xlim(-0.2, 12.8)
-    ax.set_ylim(-0.3, 3.6)
-    ax.axis("off")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, ax, path, (-0.2, 12.8), (-0.3, 3.6))
 
 
 def residual_block(path: Path) -> None:
@@ -81,11 +86,7 @@ def residual_block(path: Path) -> None:
     )
     ax.text(2.95, 2.9, "identity\n(skip)", color="tab:red", fontsize=9, ha="center")
     ax.text(1.5, -0.15, "out = ReLU(F(x) + x)", ha="center", fontsize=9)
-    ax.set_xlim(0, 3.6)
-    ax.set_ylim(-0.4, 5.0)
-    ax.axis("off")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, ax, path, (0, 3.6), (-0.4, 5.0))
 
 
 def unet_architecture(path: Path) -> None:
@@ -110,11 +111,7 @@ def unet_architecture(path: Path) -> None:
     ax.text(1.4, 4.95, "encoder: double conv, then max-pool", ha="center", fontsize=9)
     ax.text(7.0, 4.95, "decoder: up-conv 2x2, concat skip, double conv", ha="center", fontsize=9)
     ax.text(9.2, 4.35, "1x1 conv\n-> mask", fontsize=8, va="center")
-    ax.set_xlim(-0.2, 10.0)
-    ax.set_ylim(-0.4, 5.2)
-    ax.axis("off")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, ax, path, (-0.2, 10.0), (-0.4, 5.2))
 
 
 def main() -> None:
