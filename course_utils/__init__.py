@@ -21,7 +21,7 @@ from .data import (
     stratified_subset,
 )
 from .loaders import Augment, ImageDataset, TensorLoader, classic_loader, make_loaders
-from .metrics import Accuracy, BCEDiceLoss, BinaryDice, BinaryIoU, PixelAccuracy
+from .metrics import Accuracy, BCEDiceLoss, BinaryDice, BinaryIoU, LovaszHingeLoss, PixelAccuracy
 from .models import (
     FlipTTA,
     LeNet5,
@@ -69,6 +69,7 @@ __all__ = [
     "make_loaders",
     "Accuracy",
     "BCEDiceLoss",
+    "LovaszHingeLoss",
     "BinaryDice",
     "BinaryIoU",
     "PixelAccuracy",

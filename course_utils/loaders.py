@@ -31,6 +31,7 @@ class Augment:
     cutout: int = 0  # side of a square set to the mean (0 after normalisation) in each image; 0 = off
     rotate: float = 0.0  # rotate each image by a random angle in [-rotate, rotate] degrees; 0 = off
     zoom: float = 0.0  # scale each image by a random factor in [1 - zoom, 1 + zoom]; 0 = off
+    color: float = 0.0  # contrast x [1 - color, 1 + color] and brightness +-color (in std units); 0 = off
 
     def on_uint8(self, x, y, gen: torch.Generator):
         """Crop and flip: pixel moves, done on the uint8 batch (cheaper, and padding is black as in
@@ -42,7 +43,9 @@ class Augment:
         return x, y
 
     def on_float(self, x, y, gen: torch.Generator):
-        """Rotation/zoom (interpolated) and cutout, on the normalised batch, where 0 is the mean."""
+        """Colour, rotation/zoom (interpolated) and cutout, on the normalised batch, where 0 is the mean."""
+        if self.color:
+            x = random_color(x, self.color, gen)
         if self.rotate or self.zoom:
             x, y = random_affine(x, y, self.rotate, self.zoom, gen, self.mask_fill)
         if self.cutout:
@@ -75,6 +78,16 @@ def random_flip(x, y, gen: torch.Generator):
     if y.dim() == 3:
         y = torch.where(flip[:, None, None], y.flip(-1), y)
     return x, y
+
+
+def random_color(x, strength: float, gen: torch.Generator):
+    """Scale each (normalised) image's contrast around its own mean by a random factor in
+    [1 - strength, 1 + strength] and shift its brightness by a random amount in [-strength, strength]
+    standard deviations: the same pet under other lighting."""
+    draws = torch.rand(2, len(x), 1, 1, 1, generator=gen, device=x.device) * 2 - 1
+    contrast, shift = 1 + strength * draws[0], strength * draws[1]
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (x - mean) * contrast + mean + shift
 
 
 def random_cutout(x, size: int, gen: torch.Generator):

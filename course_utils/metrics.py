@@ -87,3 +87,32 @@ class BCEDiceLoss(nn.Module):
         prob = torch.sigmoid(logits) * valid
         dice = (2 * (prob * truth).sum() + self.eps) / (prob.sum() + truth.sum() + self.eps)
         return bce + self.dice_weight * (1 - dice)
+
+
+def lovasz_grad(truth_sorted: torch.Tensor) -> torch.Tensor:
+    """Gradient of the Lovasz extension of the Jaccard loss for errors sorted in decreasing order."""
+    positives = truth_sorted.sum()
+    intersection = positives - truth_sorted.cumsum(0)
+    union = positives + (1 - truth_sorted).cumsum(0)
+    jaccard = 1 - intersection / union
+    return torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]])
+
+
+class LovaszHingeLoss(nn.Module):
+    """Lovasz hinge loss (Berman et al., 2018): a convex surrogate of 1 - IoU of the positive class,
+    computed over all valid pixels of the batch. It optimises the metric the lesson reports, where
+    BCE scores pixels one at a time. ``logits`` (N, 1, H, W) or (N, H, W); ``targets`` (N, H, W)."""
+
+    def __init__(self, ignore_index: int = IGNORE_INDEX):
+        super().__init__()
+        self.ignore_index = ignore_index
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = logits.reshape(targets.shape).float()
+        valid = targets != self.ignore_index
+        logits, truth = logits[valid], (targets[valid] == 1).float()
+        if truth.numel() == 0:
+            return logits.sum() * 0.0
+        errors = 1 - logits * (2 * truth - 1)  # hinge: > 0 where a pixel is wrong or unsure
+        errors_sorted, order = torch.sort(errors, descending=True)
+        return torch.dot(F.relu(errors_sorted), lovasz_grad(truth[order]))

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import course_utils as cu
@@ -21,15 +22,25 @@ def test_gpu_resnet9_quick_runs_on_cpu(tiny_data_dir):
     assert len(runs) == 1 and 0.0 <= runs[0]["tta_acc"] <= 1.0 and runs[0]["train_s"] > 0
 
 
-def test_carry_data_round_trip(tmp_path):
+@pytest.mark.parametrize("xz", [False, True])
+def test_carry_data_round_trip(tmp_path, xz):
     import carry_data
 
     archive = tmp_path / "data.npz"
-    archive.write_bytes(bytes(range(256)) * 1000)
-    parts = carry_data.split(archive, 3, tmp_path / "carry")
-    assert len(parts) == 3 and all(p.stat().st_size <= 256 * 1000 / 3 + 1 for p in parts)
+    # 400,000 pixels of 2 bits each: compressible, but not to nothing
+    pixels = np.random.default_rng(0).integers(0, 4, 400_000, dtype=np.uint8)
+    np.savez_compressed(archive, x_train=pixels, y_train=pixels[:10])
+    max_mib = 0.03
+    parts = carry_data.split(archive, max_mib, tmp_path / "carry", xz=xz)
+    assert len(parts) >= 2 and all(p.stat().st_size <= max_mib * 2**20 for p in parts)
     joined = carry_data.join(tmp_path / "carry" / "data.npz", tmp_path / "out")
-    assert joined.read_bytes() == archive.read_bytes()
+    if xz:  # the same arrays, stored uncompressed after the trip
+        assert sum(p.stat().st_size for p in parts) < archive.stat().st_size
+        with np.load(joined) as arrays:
+            assert sorted(arrays.files) == ["x_train", "y_train"]
+            assert np.array_equal(arrays["x_train"], pixels)
+    else:
+        assert joined.read_bytes() == archive.read_bytes()
     parts[1].unlink()  # a lost part must not pass as the archive
     with pytest.raises(SystemExit, match="checksum"):
         carry_data.join(tmp_path / "carry" / "data.npz", tmp_path / "out2")

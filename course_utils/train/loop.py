@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn as nn
 from torch.optim import lr_scheduler
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from ..config import get_profile
@@ -92,11 +93,13 @@ def run_epoch(
     amp: bool = False,
     progress: bool = False,
     desc: str = "",
+    ema: AveragedModel | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``; trains when an ``optimizer`` is given, else evaluates.
 
     Returns ``{"loss": mean loss, <metric.name>: value, ...}``. A per-batch ``scheduler`` is stepped
-    after each optimizer step. Raises :class:`TrainingDiverged` on a NaN or infinite loss.
+    after each optimizer step, and an ``ema`` copy of the model (see :func:`ema_copy`) updated.
+    Raises :class:`TrainingDiverged` on a NaN or infinite loss.
     """
     device = device or model_device(model)
     training = optimizer is not None
@@ -130,6 +133,8 @@ def run_epoch(
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
+                if ema is not None:
+                    ema.update_parameters(model)
             with torch.no_grad():
                 for pair, metric in zip(sums, metrics, strict=True):
                     num, den = metric(outputs.float(), y)
@@ -144,6 +149,15 @@ def run_epoch(
     for (num, den), metric in zip(sums, metrics, strict=True):
         result[metric.name] = float(num) / max(float(den), 1.0)
     return result
+
+
+def ema_copy(model: nn.Module, decay: float) -> AveragedModel:
+    """A copy of ``model`` whose weights (and batch-norm statistics) follow an exponential moving
+    average of the trained ones: ``ema = decay * ema + (1 - decay) * weights`` after every step.
+    The average is smoother than the last step's weights, so it often validates better."""
+    if not 0.0 < decay < 1.0:
+        raise ValueError(f"ema_decay must be between 0 and 1 (e.g. 0.99), got {decay}.")
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def evaluate(
@@ -200,6 +214,7 @@ def train_val_model(
     select_on: str = "metric",
     amp: bool = False,
     progress: bool | None = None,
+    ema_decay: float | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``dataloaders["train"]``, validate on ``dataloaders["val"]`` every epoch,
     and return it holding the weights of its best validation epoch.
@@ -210,6 +225,8 @@ def train_val_model(
       validation loss, any other scheduler once per epoch.
     - ``log_interval``: print a summary line every that many epochs (None: every epoch, 0: never).
     - ``device``: where to train (default: where the model is); ``amp``: bf16 autocast.
+    - ``ema_decay``: validate (and keep) an exponential moving average of the weights instead of the
+      weights themselves (e.g. 0.99: an average over the last ~100 steps).
 
     Returns ``(model, losses, accuracies)`` — dicts of float lists keyed ``"train"``/``"val"`` — with
     the full :class:`History` (epoch times, learning rates, best epoch) as ``result.history``.
@@ -230,6 +247,8 @@ def train_val_model(
     progress = progress_enabled(progress)
     per_batch = isinstance(scheduler, PER_BATCH_SCHEDULERS)
     best_state = None
+    ema = ema_copy(model, ema_decay) if ema_decay is not None else None
+    validated = ema.module if ema is not None else model  # the weights that are validated and kept
     start = time.perf_counter()
     epoch = -1
     try:
@@ -246,9 +265,10 @@ def train_val_model(
                 amp,
                 progress,
                 desc=f"epoch {epoch} train",
+                ema=ema,
             )
             val = run_epoch(
-                model,
+                validated,
                 dataloaders["val"],
                 criterion,
                 [metric],
@@ -268,7 +288,7 @@ def train_val_model(
             score = val[metric.name] if select_on == "metric" else -val["loss"]
             if history.best_val is None or score > history.best_val:
                 history.best_epoch, history.best_val = epoch, score
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best_state = {k: v.detach().clone() for k, v in validated.state_dict().items()}
             if log_interval is None or (
                 log_interval and (epoch % log_interval == 0 or epoch == num_epochs - 1)
             ):
