@@ -8,7 +8,7 @@ Import what a lesson needs from here::
 __version__ = "0.1.0"
 
 from . import recipes
-from .config import PROFILES, Profile, get_data_dir, get_device, get_profile, seed_everything
+from .config import PROFILES, Profile, fast_bf16, get_data_dir, get_device, get_profile, seed_everything
 from .data import (
     Dataset,
     DatasetError,
@@ -42,6 +42,7 @@ from .train import (
     evaluate,
     load_checkpoint,
     predict,
+    run_epoch,
     save_checkpoint,
     train_val_model,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "Profile",
     "get_data_dir",
     "get_device",
+    "fast_bf16",
     "get_profile",
     "seed_everything",
     "Dataset",
@@ -86,6 +88,7 @@ __all__ = [
     "CheckpointError",
     "TrainingDiverged",
     "evaluate",
+    "run_epoch",
     "load_checkpoint",
     "predict",
     "save_checkpoint",

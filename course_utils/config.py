@@ -71,7 +71,7 @@ PROFILES: dict[str, Profile] = {
         resnet_epochs=2,
         resnet9_epochs=1,
         resnet9_max_train=5000,
-        unet_epochs=45,
+        unet_epochs=90,
         pets_max_train=None,
     ),
     "full": Profile(
@@ -84,7 +84,7 @@ PROFILES: dict[str, Profile] = {
         resnet_epochs=40,
         resnet9_epochs=24,
         resnet9_max_train=None,
-        unet_epochs=80,
+        unet_epochs=90,
         pets_max_train=None,
     ),
 }
@@ -131,6 +131,19 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def fast_bf16(device: str | torch.device) -> bool:
+    """Whether bf16 autocast makes training faster on ``device``: CUDA GPUs with native bf16, and
+    CPUs with AVX-512 BF16 or AMX instructions. Elsewhere bf16 is emulated and slower, so the
+    notebooks pass ``amp=cu.fast_bf16(device)`` and the same code runs well on every machine."""
+    device = torch.device(device)
+    if device.type == "cuda":  # native bf16 from Ampere (compute capability 8) on; a T4 emulates it
+        return torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8
+    if device.type == "cpu":  # the checks are private torch helpers, so look before calling
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return False
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:

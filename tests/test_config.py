@@ -51,3 +51,11 @@ def test_seed_everything_repeats_draws():
     gen = config.seed_everything(7)
     b = (torch.rand(3), torch.rand(2, generator=gen))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_fast_bf16_follows_the_hardware(monkeypatch):
+    for avx512_bf16, amx, expected in ((False, False, False), (True, False, True), (False, True, True)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
+        assert config.fast_bf16("cpu") is expected
+    assert config.fast_bf16("meta") is False

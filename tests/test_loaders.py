@@ -140,3 +140,19 @@ def test_zoom_scales_images_and_masks_together():
     areas = (masks == 1).flatten(1).sum(1)
     assert not (areas == 64).all()  # at least one square grew or shrank
     assert torch.equal(images[:, 0] > 127, masks == 1)  # image and mask moved together
+
+
+def test_colour_jitter_changes_contrast_and_brightness_per_image():
+    split = make_split(16, c=3, size=16)
+    plain = next(iter(cu.TensorLoader(split, 16, (0.5,) * 3, (0.25,) * 3)))[0]
+    aug = cu.Augment(crop_padding=0, flip=False, color=0.3)
+    jittered, labels = next(iter(cu.TensorLoader(split, 16, (0.5,) * 3, (0.25,) * 3, augment=aug)))
+    assert torch.equal(labels, split.y[:16])
+    # each image is an affine function of itself: (x - mean) * contrast + mean + shift
+    centred_plain = plain - plain.mean(dim=(1, 2, 3), keepdim=True)
+    centred = jittered - jittered.mean(dim=(1, 2, 3), keepdim=True)
+    contrast = centred.flatten(1).norm(dim=1) / centred_plain.flatten(1).norm(dim=1)
+    assert ((contrast > 0.7 - 1e-4) & (contrast < 1.3 + 1e-4)).all() and contrast.std() > 0.01
+    assert torch.allclose(centred, centred_plain * contrast[:, None, None, None], atol=1e-4)
+    shift = jittered.mean(dim=(1, 2, 3)) - plain.mean(dim=(1, 2, 3))
+    assert (shift.abs() <= 0.3 + 1e-4).all() and shift.std() > 0.01

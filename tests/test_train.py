@@ -188,3 +188,46 @@ def test_command_line_trains_and_writes(tiny_data_dir, tmp_path):
     assert saved["test"] == report["test"] and len(saved["history"]["losses"]["train"]) == 1
     model, meta = cu.load_checkpoint(out.with_suffix(".pt"))
     assert meta["extra"]["recipe"]["model"] == "lenet5"
+
+
+def test_lovasz_hinge_scores_the_overlap_and_skips_ignored_pixels():
+    target = torch.tensor([[[1, 1], [0, 255]]], dtype=torch.uint8)
+    right = torch.tensor([[[4.0, 4.0], [-4.0, 9.0]]])
+    loss = cu.LovaszHingeLoss()
+    assert loss(right, target).item() == 0.0  # confident and right: no hinge error
+    wrong = -right
+    assert loss(wrong, target) > loss(torch.zeros(1, 2, 2), target) > 0  # unsure is cheaper than wrong
+    other_ignored = right.clone()
+    other_ignored[0, 1, 1] = -50.0  # the ignored pixel changes, the loss must not
+    assert loss(other_ignored, target) == loss(right, target)
+    logits = torch.tensor([[[[0.1, 0.2], [0.3, 0.0]]]], requires_grad=True)  # distinct errors: no ties
+    loss(logits, target).backward()
+    assert logits.grad[0, 0, 1, 1] == 0 and logits.grad[0, 0, 0, 0] < 0 < logits.grad[0, 0, 1, 0]
+
+
+def test_ema_keeps_the_average_of_the_weights():
+    """Two steps with decay 0.5: the kept model is the mean of the weights after step 1 and 2."""
+    data = {
+        "train": cu.TensorLoader(blobs(64), 32, (0.3,), (0.2,), shuffle=True, seed=0),
+        "val": cu.TensorLoader(blobs(32, seed=1), 32, (0.3,), (0.2,)),
+    }
+    cu.seed_everything(0)
+    model = tiny_net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    result = cu.train_val_model(
+        model, nn.NLLLoss(), optimizer, data, 1, log_interval=0, progress=False, ema_decay=0.5
+    )
+    cu.seed_everything(0)
+    manual = tiny_net()
+    optimizer = torch.optim.SGD(manual.parameters(), lr=0.1)
+    snapshots = []
+    for x, y in cu.TensorLoader(blobs(64), 32, (0.3,), (0.2,), shuffle=True, seed=0):
+        optimizer.zero_grad()
+        nn.NLLLoss()(manual(x), y).backward()
+        optimizer.step()
+        snapshots.append([p.detach().clone() for p in manual.parameters()])
+    for kept, first, second in zip(result[0].parameters(), *snapshots, strict=True):
+        assert torch.allclose(kept, (first + second) / 2, atol=1e-6)
+        assert not torch.allclose(kept, second)  # not simply the last weights
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        train(epochs=1, ema_decay=1.5)

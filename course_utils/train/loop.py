@@ -76,7 +76,8 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 def autocast(device: torch.device, amp: bool):
-    """bf16 autocast when ``amp`` (meant for CUDA; bf16 needs no loss scaling)."""
+    """bf16 autocast when ``amp`` (bf16 needs no loss scaling). It pays on GPUs and on CPUs with bf16
+    instructions; :func:`course_utils.fast_bf16` tells which."""
     if not amp:
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
