@@ -8,6 +8,7 @@ Figures (medians of repeats; machine, torch version and device printed with them
   2. Training throughput (images/s) on CIFAR-10, seed-style path vs course path, for three models.
   3. The fraction of the machine's limit: training FLOP/image x images/s over a large matmul's FLOP/s.
   4. CPU options A/B (channels_last, bf16 autocast, torch.compile, threads, batch size) for ResNet-14.
+  5. channels_last and bf16 autocast A/B for each of the three CIFAR-10 models.
 Writes the tables to benchmarks/RESULTS.md (``--out``) between generated-section markers.
 """
 
@@ -252,6 +253,36 @@ def figure_options(repeats: int, quick: bool) -> list[str]:
     return rows
 
 
+def figure_layout(repeats: int, quick: bool) -> list[str]:
+    """channels_last and bf16 autocast for every CIFAR-10 model, each against its own float32 baseline."""
+    data = cu.load_cifar10()
+    steps = 4 if quick else 12
+
+    def batches():
+        return cu.TensorLoader(data.train, 128, data.mean, data.std, shuffle=True, augment=cu.Augment())
+
+    settings = {
+        "float32": dict(),
+        "channels_last": dict(channels_last=True),
+        "bf16": dict(amp=True),
+        "channels_last + bf16": dict(amp=True, channels_last=True),
+    }
+    rows = [
+        "| model | " + " | ".join(f"{name} (img/s)" for name in settings) + " |",
+        "| --- |" + " --- |" * len(settings),
+    ]
+    for model, make in MODELS.items():
+        rates = [throughput(make, batches, steps, repeats, **opt) for opt in settings.values()]
+        cells = [f"{rates[0]:,.0f}"] + [f"{r:,.0f} ({r / rates[0]:.2f}x)" for r in rates[1:]]
+        rows.append(f"| {model} | " + " | ".join(cells) + " |")
+    rows += [
+        "",
+        f"Batch 128, course loader with crop + flip. `cu.fast_bf16('cpu')` on this machine: "
+        f"{cu.fast_bf16('cpu')} (bf16 autocast is emulated, and slow, where it is False).",
+    ]
+    return rows
+
+
 def write_results(path: Path, sections: list[tuple[str, list[str]]], header: str) -> None:
     body = [BEGIN, "", header, ""]
     for title, rows in sections:
@@ -287,6 +318,13 @@ def main(argv=None) -> None:
     print("\n".join(rows + [""] + frac), "\n", flush=True)
     sections.append(
         ("4. CPU options, ResNet-14 training (A/B in one process)", figure_options(repeats, args.quick))
+    )
+    print("\n".join(sections[-1][1]), flush=True)
+    sections.append(
+        (
+            "5. Memory layout and precision, every model (A/B in one process)",
+            figure_layout(repeats, args.quick),
+        )
     )
     print("\n".join(sections[-1][1]), flush=True)
     elapsed = time.perf_counter() - tic

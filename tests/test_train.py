@@ -159,7 +159,8 @@ def test_checkpoint_into_the_wrong_architecture(tmp_path):
         cu.load_checkpoint(tmp_path / "bad.pt")
 
 
-def test_command_line_trains_and_writes(tiny_data_dir, tmp_path):
+@pytest.mark.parametrize("layout", [[], ["--channels-last"]])
+def test_command_line_trains_and_writes(tiny_data_dir, tmp_path, layout):
     from course_utils.train.cli import main
 
     out = tmp_path / "run" / "lenet"
@@ -182,12 +183,14 @@ def test_command_line_trains_and_writes(tiny_data_dir, tmp_path):
             "--quiet",
             "--device",
             "cpu",
+            *layout,
         ]
     )
     saved = json.loads(out.with_suffix(".json").read_text())
     assert saved["test"] == report["test"] and len(saved["history"]["losses"]["train"]) == 1
     model, meta = cu.load_checkpoint(out.with_suffix(".pt"))
     assert meta["extra"]["recipe"]["model"] == "lenet5"
+    assert meta["extra"]["recipe"]["channels_last"] is bool(layout)
 
 
 def test_lovasz_hinge_scores_the_overlap_and_skips_ignored_pixels():

@@ -17,6 +17,7 @@ import json
 import time
 from pathlib import Path
 
+import torch
 import torch.nn as nn
 
 from ..config import get_device, seed_everything
@@ -49,7 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--augment", action="store_true", help="random crop (pad 4) + horizontal flip")
     p.add_argument("--val-size", type=int, default=5000, help="validation images carved from train")
     p.add_argument("--max-train", type=int, default=None, help="use only the first N train images")
-    p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA)")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (see course_utils.fast_bf16)")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory layout")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     p.add_argument("--data-dir", default=None, help="default: $COURSE_DATA_DIR or the user cache")
@@ -67,7 +69,8 @@ def main(argv=None) -> dict:
     kwargs = {"num_classes": data.num_classes, "in_channels": channels}
     if args.model in ("lenet5", "minivgg"):
         kwargs["input_size"] = size
-    model = build_model(args.model, **kwargs).to(device)
+    layout = torch.channels_last if args.channels_last else torch.contiguous_format
+    model = build_model(args.model, **kwargs).to(device, memory_format=layout)
     augment = Augment(crop_padding=4, flip=args.data != "mnist") if args.augment else None
     loaders = make_loaders(
         data,
@@ -76,6 +79,7 @@ def main(argv=None) -> dict:
         device=device,
         seed=args.seed,
         max_train=args.max_train,
+        channels_last=args.channels_last,
     )
     optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay)
     scheduler = None
