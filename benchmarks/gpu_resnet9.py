@@ -50,7 +50,7 @@ def train_once(data, seed: int, args, device) -> dict:
         seed=seed,
         amp=args.amp,
         channels_last=args.channels_last,
-        compile_model=args.compile,
+        compile_model=args.compile_mode if args.compile else False,
     )
     test = cu.TensorLoader(
         data.test.head(args.max_eval),
@@ -81,6 +81,12 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--profile", action="store_true", help="print the top GPU kernels of a few steps")
     p.add_argument("--device", default=None)
     p.add_argument("--compile", action="store_true", help="torch.compile the model (warm-up untimed)")
+    p.add_argument(
+        "--compile-mode",
+        default="default",
+        choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+        help="torch.compile mode (with --compile)",
+    )
     p.add_argument("--no-amp", dest="amp", action="store_false")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     p.add_argument("--quick", action="store_true", help="1 epoch on 256 images, 1 seed (a CPU check)")
@@ -99,7 +105,8 @@ def main(argv=None) -> list[dict]:
     recipe = cu.recipes.RESNET9_RECIPE | {"epochs": args.epochs, "batch_size": args.batch_size}
     print(
         f"ResNet9 | {name} | torch {torch.__version__} | amp={args.amp} "
-        f"channels_last={args.channels_last} compile={args.compile} | {len(data.train):,} training images"
+        f"channels_last={args.channels_last} compile={args.compile and args.compile_mode} | "
+        f"{len(data.train):,} training images"
         f" | recipe {recipe}",
         flush=True,
     )

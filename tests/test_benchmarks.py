@@ -22,6 +22,12 @@ def test_gpu_resnet9_quick_runs_on_cpu(tiny_data_dir):
     assert len(runs) == 1 and 0.0 <= runs[0]["tta_acc"] <= 1.0 and runs[0]["train_s"] > 0
 
 
+def test_gpu_session_script_parses():
+    script = ROOT / "benchmarks" / "gpu_session.sh"
+    checked = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+
+
 @pytest.mark.parametrize("xz", [False, True])
 def test_carry_data_round_trip(tmp_path, xz):
     import carry_data
