@@ -34,19 +34,18 @@ def sha256(path: Path) -> str:
 def split(archive: Path, max_mib: float, into: Path, xz: bool = False) -> list[Path]:
     into.mkdir(parents=True, exist_ok=True)
     data = archive.read_bytes()
+    if xz and archive.suffix == ".npz":  # undo the zip deflate: LZMA does better on raw pixels
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            buffer = io.BytesIO()
+            np.savez(buffer, **{k: arrays[k] for k in arrays.files})
+        data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()  # of what join must give back
     if xz:
-        if archive.suffix == ".npz":  # undo the zip deflate: LZMA does better on raw pixels
-            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-                buffer = io.BytesIO()
-                np.savez(buffer, **{k: arrays[k] for k in arrays.files})
-            data = buffer.getvalue()
-        digest = hashlib.sha256(data).hexdigest()
         data = lzma.compress(data, preset=6)
-    else:
-        digest = sha256(archive)
-    (into / f"{archive.name}.xz").unlink(missing_ok=True)
+    marker = into / f"{archive.name}.xz"
+    marker.unlink(missing_ok=True)
     if xz:
-        (into / f"{archive.name}.xz").touch()
+        marker.touch()
     for old in into.glob(f"{archive.name}.part*"):
         old.unlink()
     size = int(max_mib * 2**20)

@@ -14,7 +14,7 @@ set -uo pipefail
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 COURSE_PROGRESS=0 COURSE_DATA_DIR=${COURSE_DATA_DIR:-/tmp/data}
 PARTS=${PARTS:-/tmp/parts}
 LOGS=${OUT:-/tmp/out}
-mkdir -p "$LOGS" "$COURSE_DATA_DIR/pets"
+mkdir -p "$LOGS" "$PARTS" "$COURSE_DATA_DIR/pets"
 
 cp -n .carry/cifar10.npz.* "$PARTS"/ 2>/dev/null
 python benchmarks/carry_data.py join "$PARTS/cifar10.npz" --to "$COURSE_DATA_DIR" || exit 1

@@ -11,6 +11,7 @@ makes 90 epochs fit the `cpu` profile on a CPU with bf16 instructions.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import torch
@@ -19,6 +20,7 @@ import torch.nn as nn
 import course_utils as cu
 
 ROTATE = cu.Augment(crop_padding=8, flip=True, rotate=10)
+ROTATE_COLOUR = dataclasses.replace(ROTATE, color=0.2)
 FAST = dict(augment=ROTATE, lr=1e-3, batch_size=16, amp=True, channels_last=True)
 
 
@@ -61,11 +63,10 @@ VARIANTS = {
     ),
     "J G in channels_last + bf16": FAST,
     "K J + EMA 0.99": FAST | dict(ema=0.99),
-    "L J + colour 0.2": FAST | dict(augment=cu.Augment(crop_padding=8, flip=True, rotate=10, color=0.2)),
+    "L J + colour 0.2": FAST | dict(augment=ROTATE_COLOUR),
     "M J, BCE + Lovasz": FAST | dict(criterion=BCELovaszLoss),
     "N J, weight decay 0.05": FAST | dict(weight_decay=0.05),
-    "O J + colour 0.2 + EMA 0.99": FAST
-    | dict(augment=cu.Augment(crop_padding=8, flip=True, rotate=10, color=0.2), ema=0.99),
+    "O J + colour 0.2 + EMA 0.99": FAST | dict(augment=ROTATE_COLOUR, ema=0.99),
     "P J, lr 2e-3": FAST | dict(lr=2e-3),
     "Q J, base 24": FAST | dict(base=24),
 }
@@ -96,9 +97,8 @@ def train_variant(
         seed=seed,
         channels_last=channels_last,
     )
-    model = cu.UNet(3, 1, base_channels=base, batch_norm=True).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    model = cu.UNet(3, 1, base_channels=base, batch_norm=True).to(device, memory_format=layout)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = cu.one_cycle(optimizer, lr, epochs, len(loaders["train"]))
     return cu.train_val_model(
