@@ -9,9 +9,10 @@ crop + flip + cutout, bf16 autocast, channels_last, and flip test-time augmentat
     python benchmarks/gpu_resnet9.py --quick              # a seconds-long check on any machine
 
 Timing starts once the model is built and the data is on the device, and ends when training ends
-(no evaluation inside). One untimed warm-up run comes first, so cuDNN's autotuning (and, with
-``--compile``, compilation) is not counted, as in airbench. ``--profile`` prints the GPU kernels that
-take the most time over a few training steps.
+(no evaluation inside). On a GPU (or with ``--compile``) one untimed warm-up run comes first, so
+cuDNN's autotuning (and compilation) is not counted, as in airbench. ``--profile`` prints the GPU
+kernels that take the most time over a few training steps. ``--pool-first`` trains the ResNet9
+layout that max-pools before batch-norm and ReLU (less memory traffic; see ``cu.ResNet9``).
 
 Published anchors: 26 s on one V100 (Page, "How to train your ResNet"), ~15 s on one A100.
 """
@@ -51,6 +52,7 @@ def train_once(data, seed: int, args, device) -> dict:
         amp=args.amp,
         channels_last=args.channels_last,
         compile_model=args.compile_mode if args.compile else False,
+        pool_first=args.pool_first,
     )
     test = cu.TensorLoader(
         data.test.head(args.max_eval),
@@ -87,6 +89,9 @@ def main(argv=None) -> list[dict]:
         choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
         help="torch.compile mode (with --compile)",
     )
+    p.add_argument(
+        "--pool-first", action="store_true", help="ResNet9 with max-pool before batch-norm and ReLU"
+    )
     p.add_argument("--no-amp", dest="amp", action="store_false")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     p.add_argument("--quick", action="store_true", help="1 epoch on 256 images, 1 seed (a CPU check)")
@@ -95,7 +100,7 @@ def main(argv=None) -> list[dict]:
         args.epochs, args.seeds, args.batch_size = 1, 1, 64
         args.max_train, args.max_eval = args.max_train or 256, args.max_eval or 256
     device = cu.get_device(args.device)
-    args.amp = args.amp and device.type == "cuda"
+    args.amp = args.amp and cu.fast_bf16(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     data = cu.load_cifar10(args.data_dir, val_size=args.val_size)
@@ -105,13 +110,15 @@ def main(argv=None) -> list[dict]:
     recipe = cu.recipes.RESNET9_RECIPE | {"epochs": args.epochs, "batch_size": args.batch_size}
     print(
         f"ResNet9 | {name} | torch {torch.__version__} | amp={args.amp} "
-        f"channels_last={args.channels_last} compile={args.compile and args.compile_mode} | "
-        f"{len(data.train):,} training images"
+        f"channels_last={args.channels_last} compile={args.compile and args.compile_mode} "
+        f"pool_first={args.pool_first} | "
+        f"{len(data.train.head(args.max_train)):,} training images"
         f" | recipe {recipe}",
         flush=True,
     )
-    # A throw-away epoch, so that cuDNN autotuning and compilation are not timed.
-    train_once(data, 1000, argparse.Namespace(**{**vars(args), "epochs": 1}), device)
+    if device.type == "cuda" or args.compile:
+        # A throw-away epoch, so that cuDNN autotuning and compilation are not timed.
+        train_once(data, 1000, argparse.Namespace(**{**vars(args), "epochs": 1}), device)
     if args.profile:
         kernel_profile(data, args, device)
     runs = []

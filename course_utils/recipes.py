@@ -78,12 +78,14 @@ def train_resnet9(
     amp: bool = False,
     channels_last: bool = True,
     compile_model: bool | str = False,
+    pool_first: bool = False,
 ) -> tuple[nn.Module, float]:
     """Train ResNet9 with :data:`RESNET9_RECIPE` (overrides as arguments); return (model, seconds).
 
     No validation pass: the recipe is fixed in advance, so nothing is selected and the time counted
     is training alone. ``compile_model``: True for ``torch.compile``, or one of its mode names (e.g.
     ``"reduce-overhead"``, which replays the forward and backward passes as CUDA graphs).
+    ``pool_first``: the :class:`ResNet9` layout that pools before batch-norm and ReLU.
     """
     r = RESNET9_RECIPE | {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v is not None}
     seed_everything(seed)
@@ -100,7 +102,7 @@ def train_resnet9(
         seed=seed,
         channels_last=channels_last,
     )
-    model = ResNet9().to(device)
+    model = ResNet9(pool_first=pool_first).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     if compile_model:

@@ -15,10 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def test_gpu_resnet9_quick_runs_on_cpu(tiny_data_dir):
+@pytest.mark.parametrize("layout", [[], ["--pool-first"]])
+def test_gpu_resnet9_quick_runs_on_cpu(tiny_data_dir, layout):
     import gpu_resnet9
 
-    runs = gpu_resnet9.main(["--quick", "--device", "cpu", "--val-size", "50"])
+    runs = gpu_resnet9.main(["--quick", "--device", "cpu", "--val-size", "50", *layout])
     assert len(runs) == 1 and 0.0 <= runs[0]["tta_acc"] <= 1.0 and runs[0]["train_s"] > 0
 
 

@@ -44,6 +44,23 @@ def test_resnets_on_cifar_shapes(model):
     out.sum().backward()
 
 
+def test_resnet9_pool_first_is_the_same_function_in_eval_mode():
+    # Max-pool commutes with ReLU and with a batch-norm of positive scale, so with the same weights
+    # the two layouts agree once batch-norm uses its running statistics.
+    torch.manual_seed(0)
+    default, pool_first = cu.ResNet9(), cu.ResNet9(pool_first=True)
+    assert cu.count_parameters(default) == cu.count_parameters(pool_first)
+    for bn in (m for m in default.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.weight.data.uniform_(0.5, 2.0)
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+    for a, b in zip(default.state_dict().values(), pool_first.state_dict().values(), strict=True):
+        b.copy_(a)
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.allclose(default.eval()(x), pool_first.eval()(x), atol=1e-5)
+    assert not torch.allclose(default.train()(x), pool_first.train()(x), atol=1e-3)  # batch statistics differ
+
+
 def test_unet_keeps_the_size():
     model = cu.UNet(3, 1, base_channels=4, batch_norm=True)
     out = model(torch.randn(2, 3, 64, 48))

@@ -92,15 +92,19 @@ class ResNet(nn.Module):
         return F.log_softmax(self.fc(out), dim=1)
 
 
-def conv_bn(in_channels: int, out_channels: int, pool: bool = False) -> nn.Sequential:
-    """conv3x3 -> batch-norm -> ReLU (-> max-pool 2): ResNet9's unit."""
-    layers = [
-        conv3x3(in_channels, out_channels),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    ]
+def conv_bn(
+    in_channels: int, out_channels: int, pool: bool = False, pool_first: bool = False
+) -> nn.Sequential:
+    """conv3x3 -> batch-norm -> ReLU (-> max-pool 2): ResNet9's unit.
+
+    ``pool_first`` moves the max-pool straight after the convolution (conv -> pool -> batch-norm ->
+    ReLU), so that batch-norm and ReLU touch a quarter of the pixels. Max-pool commutes with ReLU
+    and with a batch-norm whose scale is positive, so the function barely changes; the memory
+    traffic, which dominates these layers on a GPU, drops.
+    """
+    layers = [conv3x3(in_channels, out_channels), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
     if pool:
-        layers.append(nn.MaxPool2d(2))
+        layers.insert(1 if pool_first else 3, nn.MaxPool2d(2))
     return nn.Sequential(*layers)
 
 
@@ -121,19 +125,23 @@ class ResNet9(nn.Module):
     prep 64 -> layer1 128 (pool) + residual -> layer2 256 (pool) -> layer3 512 (pool) + residual ->
     global max-pool -> linear -> ``* scale``. The small output scale (0.125) keeps early logits
     small, which trains better with a high learning rate. (N, 3, 32, 32) -> log-probabilities.
+    ``pool_first``: pool before batch-norm and ReLU in the three pooling units (see :func:`conv_bn`),
+    as in Page's final network; same parameters, less memory traffic.
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, scale: float = 0.125):
+    def __init__(
+        self, num_classes: int = 10, in_channels: int = 3, scale: float = 0.125, pool_first: bool = False
+    ):
         super().__init__()
         self.scale = scale
         self.prep = conv_bn(in_channels, 64)  # (N, 64, 32, 32)
         self.layer1 = nn.Sequential(
-            conv_bn(64, 128, pool=True),
+            conv_bn(64, 128, pool=True, pool_first=pool_first),
             Residual(nn.Sequential(conv_bn(128, 128), conv_bn(128, 128))),
         )
-        self.layer2 = conv_bn(128, 256, pool=True)  # (N, 256, 8, 8)
+        self.layer2 = conv_bn(128, 256, pool=True, pool_first=pool_first)  # (N, 256, 8, 8)
         self.layer3 = nn.Sequential(
-            conv_bn(256, 512, pool=True),
+            conv_bn(256, 512, pool=True, pool_first=pool_first),
             Residual(nn.Sequential(conv_bn(512, 512), conv_bn(512, 512))),
         )
         self.pool = nn.AdaptiveMaxPool2d(1)
