@@ -9,6 +9,7 @@ Figures (medians of repeats; machine, torch version and device printed with them
   3. The fraction of the machine's limit: training FLOP/image x images/s over a large matmul's FLOP/s.
   4. CPU options A/B (channels_last, bf16 autocast, torch.compile, threads, batch size) for ResNet-14.
   5. channels_last and bf16 autocast A/B for each of the three CIFAR-10 models.
+  6. ResNet9's two layouts: max-pool after batch-norm and ReLU, or straight after the convolution.
 Writes the tables to benchmarks/RESULTS.md (``--out``) between generated-section markers.
 """
 
@@ -283,6 +284,36 @@ def figure_layout(repeats: int, quick: bool) -> list[str]:
     return rows
 
 
+def figure_resnet9_layout(repeats: int, quick: bool) -> list[str]:
+    """ResNet9 with max-pool after ReLU (the committed layout) against ``pool_first`` (max-pool straight
+    after the convolution, so batch-norm and ReLU see a quarter of the pixels)."""
+    data = cu.load_cifar10()
+    steps = 3 if quick else 8
+
+    def batches():
+        return cu.TensorLoader(data.train, 128, data.mean, data.std, shuffle=True, augment=cu.Augment())
+
+    rows = [
+        "| precision (channels_last) | conv-BN-ReLU-pool (img/s) | conv-pool-BN-ReLU (img/s) | ratio |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, amp in (("float32", False), ("bf16", True)):
+        after, first = (
+            throughput(
+                lambda pf=pf: cu.ResNet9(pool_first=pf), batches, steps, repeats, amp, channels_last=True
+            )
+            for pf in (False, True)
+        )
+        rows.append(f"| {name} | {after:,.0f} | {first:,.0f} | {first / after:.2f}x |")
+    rows += [
+        "",
+        "Batch 128, course loader with crop + flip. The same parameters; in eval mode the same function "
+        "(tests/test_models.py). On a GPU, where these memory-bound layers weigh more, the gain should be "
+        "larger: `benchmarks/gpu_session.sh` measures it there.",
+    ]
+    return rows
+
+
 def write_results(path: Path, sections: list[tuple[str, list[str]]], header: str) -> None:
     body = [BEGIN, "", header, ""]
     for title, rows in sections:
@@ -326,6 +357,8 @@ def main(argv=None) -> None:
             figure_layout(repeats, args.quick),
         )
     )
+    print("\n".join(sections[-1][1]), flush=True)
+    sections.append(("6. ResNet9: pooling before batch-norm", figure_resnet9_layout(repeats, args.quick)))
     print("\n".join(sections[-1][1]), flush=True)
     elapsed = time.perf_counter() - tic
     print(f"\nbenchmark wall time: {elapsed:.0f} s")
