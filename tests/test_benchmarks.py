@@ -1,6 +1,7 @@
 """The benchmark scripts run (tiny settings), and the committed ResNet-14 checkpoint is what it says."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,10 +24,33 @@ def test_gpu_resnet9_quick_runs_on_cpu(tiny_data_dir, layout):
     assert len(runs) == 1 and 0.0 <= runs[0]["tta_acc"] <= 1.0 and runs[0]["train_s"] > 0
 
 
-def test_gpu_session_script_parses():
+def test_gpu_session_script_runs_end_to_end_on_cpu(tiny_data_dir, tmp_path):
+    # The one call a lent GPU gets: join the carried parts, then every A/B line. Here on the CPU, with
+    # tiny data, a stand-in nvidia-smi and --quick runs instead of the 3-seed compiled ones.
+    import carry_data
+
+    parts = tmp_path / "parts"
+    carry_data.split(tiny_data_dir / "cifar10.npz", 0.05, parts, xz=True)
+    stand_in = tmp_path / "bin" / "nvidia-smi"
+    stand_in.parent.mkdir()
+    stand_in.write_text("#!/bin/sh\necho 'Stand-in GPU'\n")
+    stand_in.chmod(0o755)
+    out = tmp_path / "out"
+    env = os.environ | {
+        "PATH": f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}",
+        "PARTS": str(parts),
+        "CARRY": str(tmp_path / "no_carry"),
+        "COURSE_DATA_DIR": str(tmp_path / "joined"),
+        "OUT": str(out),
+        "BENCH_ARGS": "--quick --device cpu --val-size 50",
+    }
     script = ROOT / "benchmarks" / "gpu_session.sh"
-    checked = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
-    assert checked.returncode == 0, checked.stderr
+    done = subprocess.run(["bash", str(script)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    logs = {p.name: p.read_text() for p in out.glob("gpu_resnet9_stand_in_gpu_*.log")}
+    assert len(logs) == 4 and all("median train time" in text for text in logs.values()), done.stdout[-2000:]
+    assert "pool_first=True" in logs["gpu_resnet9_stand_in_gpu_24ep_compile_poolfirst.log"]
+    assert "pool_first=False" in logs["gpu_resnet9_stand_in_gpu_24ep_compile_v3.log"]
 
 
 @pytest.mark.parametrize("xz", [False, True])
