@@ -24,10 +24,15 @@ def test_unknown_profile_names_the_choices():
 
 
 def test_profiles_only_shrink_work_in_order():
-    smoke, cpu, full = (config.PROFILES[k] for k in ("smoke", "cpu", "full"))
-    for field in ("mnist_epochs", "cifar_epochs", "resnet_epochs", "unet_epochs"):
-        assert getattr(smoke, field) <= getattr(cpu, field) <= getattr(full, field)
-    assert smoke.max_train is not None and cpu.max_train is None
+    # Every work field, a new one included: epochs and subset sizes (None = all) grow from smoke to full.
+    smoke, cpu, full = (config.PROFILES[k].as_dict() for k in ("smoke", "cpu", "full"))
+
+    def size(value):
+        return float("inf") if value is None else value
+
+    for field in smoke.keys() - {"name"}:
+        assert size(smoke[field]) <= size(cpu[field]) <= size(full[field]), field
+    assert smoke["max_train"] is not None and cpu["max_train"] is None
 
 
 def test_data_dir_precedence(monkeypatch, tmp_path):
