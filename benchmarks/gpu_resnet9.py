@@ -27,6 +27,11 @@ import torch
 import course_utils as cu
 
 
+def with_args(args: argparse.Namespace, **changes) -> argparse.Namespace:
+    """A copy of the parsed arguments with some values changed (a warm-up or profiling run)."""
+    return argparse.Namespace(**(vars(args) | changes))
+
+
 def kernel_profile(data, args, device, steps: int = 20) -> None:
     """Print the operators that take the most device time over ``steps`` training steps."""
     from torch.profiler import ProfilerActivity, profile
@@ -34,9 +39,7 @@ def kernel_profile(data, args, device, steps: int = 20) -> None:
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     max_train = min(len(data.train), steps * args.batch_size)
     with profile(activities=activities) as prof:
-        train_once(
-            data, 2000, argparse.Namespace(**{**vars(args), "epochs": 1, "max_train": max_train}), device
-        )
+        train_once(data, 2000, with_args(args, epochs=1, max_train=max_train), device)
     sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
     print(prof.key_averages().table(sort_by=sort, row_limit=25), flush=True)
 
@@ -118,7 +121,7 @@ def main(argv=None) -> list[dict]:
     )
     if device.type == "cuda" or args.compile:
         # A throw-away epoch, so that cuDNN autotuning and compilation are not timed.
-        train_once(data, 1000, argparse.Namespace(**{**vars(args), "epochs": 1}), device)
+        train_once(data, 1000, with_args(args, epochs=1), device)
     if args.profile:
         kernel_profile(data, args, device)
     runs = []

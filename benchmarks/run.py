@@ -20,6 +20,7 @@ import platform
 import statistics
 import time
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -154,6 +155,13 @@ def throughput(
     return statistics.median(rates)
 
 
+def course_batches(data, batch_size: int = 128):
+    """A factory of fresh course-path loaders: TensorLoader with crop + flip over CIFAR-10's train split."""
+    return lambda: cu.TensorLoader(
+        data.train, batch_size, data.mean, data.std, shuffle=True, augment=cu.Augment()
+    )
+
+
 def take(loader, steps: int):
     """The first ``steps`` batches, produced lazily (so loading time is part of the measurement)."""
     for i, batch in enumerate(loader):
@@ -185,9 +193,6 @@ def figure_throughput(repeats: int, quick: bool) -> tuple[list[str], list[str], 
     def seed_batches():
         return cu.classic_loader(data.train, data.mean, data.std, 64, shuffle=True)
 
-    def course_batches():
-        return cu.TensorLoader(data.train, 128, data.mean, data.std, shuffle=True, augment=cu.Augment())
-
     rows = ["| model | seed-style path (img/s) | course path (img/s) | ratio |", "| --- | --- | --- | --- |"]
     frac = [
         f"Machine limit: a 2048x2048 float32 matmul runs at **{peak / 1e9:.0f} GFLOP/s** (median).",
@@ -198,7 +203,7 @@ def figure_throughput(repeats: int, quick: bool) -> tuple[list[str], list[str], 
     rates = {}
     for name, make in MODELS.items():
         seed_rate = throughput(make, seed_batches, steps, repeats)
-        course_rate = throughput(make, course_batches, steps, repeats)
+        course_rate = throughput(make, course_batches(data), steps, repeats)
         rates[name] = course_rate
         rows.append(f"| {name} | {seed_rate:,.0f} | {course_rate:,.0f} | {course_rate / seed_rate:.1f}x |")
         flops = training_flops_per_image(make())
@@ -220,11 +225,6 @@ def figure_options(repeats: int, quick: bool) -> list[str]:
     steps = 4 if quick else 12
     make = MODELS["ResNet-14"]
 
-    def batches(size):
-        return lambda: cu.TensorLoader(
-            data.train, size, data.mean, data.std, shuffle=True, augment=cu.Augment()
-        )
-
     threads = torch.get_num_threads()
     options = {
         f"baseline (fp32, batch 256, {threads} threads)": dict(),
@@ -243,7 +243,7 @@ def figure_options(repeats: int, quick: bool) -> list[str]:
         torch.set_num_threads(opt.pop("threads", threads))
         size = opt.pop("batch", 256)
         try:
-            rate = throughput(make, batches(size), max(2, steps * 256 // size), repeats, **opt)
+            rate = throughput(make, course_batches(data, size), max(2, steps * 256 // size), repeats, **opt)
         except Exception as err:  # e.g. torch.compile without a working compiler: record, don't hide
             rows.append(f"| {name} | failed: {type(err).__name__} | |")
             continue
@@ -259,9 +259,6 @@ def figure_layout(repeats: int, quick: bool) -> list[str]:
     data = cu.load_cifar10()
     steps = 4 if quick else 12
 
-    def batches():
-        return cu.TensorLoader(data.train, 128, data.mean, data.std, shuffle=True, augment=cu.Augment())
-
     settings = {
         "float32": dict(),
         "channels_last": dict(channels_last=True),
@@ -273,7 +270,7 @@ def figure_layout(repeats: int, quick: bool) -> list[str]:
         "| --- |" + " --- |" * len(settings),
     ]
     for model, make in MODELS.items():
-        rates = [throughput(make, batches, steps, repeats, **opt) for opt in settings.values()]
+        rates = [throughput(make, course_batches(data), steps, repeats, **opt) for opt in settings.values()]
         cells = [f"{rates[0]:,.0f}"] + [f"{r:,.0f} ({r / rates[0]:.2f}x)" for r in rates[1:]]
         rows.append(f"| {model} | " + " | ".join(cells) + " |")
     rows += [
@@ -290,19 +287,14 @@ def figure_resnet9_layout(repeats: int, quick: bool) -> list[str]:
     data = cu.load_cifar10()
     steps = 3 if quick else 8
 
-    def batches():
-        return cu.TensorLoader(data.train, 128, data.mean, data.std, shuffle=True, augment=cu.Augment())
-
     rows = [
         "| precision (channels_last) | conv-BN-ReLU-pool (img/s) | conv-pool-BN-ReLU (img/s) | ratio |",
         "| --- | --- | --- | --- |",
     ]
     for name, amp in (("float32", False), ("bf16", True)):
         after, first = (
-            throughput(
-                lambda pf=pf: cu.ResNet9(pool_first=pf), batches, steps, repeats, amp, channels_last=True
-            )
-            for pf in (False, True)
+            throughput(make, course_batches(data), steps, repeats, amp, channels_last=True)
+            for make in (cu.ResNet9, partial(cu.ResNet9, pool_first=True))
         )
         rows.append(f"| {name} | {after:,.0f} | {first:,.0f} | {first / after:.2f}x |")
     rows += [
