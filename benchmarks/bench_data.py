@@ -38,7 +38,10 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
-    print(f"machine: {torch.get_num_threads()} threads, torch {torch.__version__}, data {cu.get_data_dir()}")
+    print(
+        f"machine: {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"data {cu.config.get_data_dir()}"
+    )
     figures = {}
     for name, load in (("mnist", cu.load_mnist), ("cifar10", cu.load_cifar10)):
         figures[f"load_{name}_s"] = timed(load, args.repeats)

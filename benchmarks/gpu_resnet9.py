@@ -75,9 +75,9 @@ def train_once(data, seed: int, args, device) -> dict:
 
 def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=cu.recipes.RESNET9_RECIPE["epochs"])
+    p.add_argument("--epochs", type=int, default=cu.recipes.RESNET9.epochs)
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=cu.recipes.RESNET9_RECIPE["batch_size"])
+    p.add_argument("--batch-size", type=int, default=cu.recipes.RESNET9.batch_size)
     p.add_argument("--max-train", type=int, default=None)
     p.add_argument("--max-eval", type=int, default=None)
     p.add_argument("--data-dir", default=None)
@@ -108,15 +108,17 @@ def main(argv=None) -> list[dict]:
         torch.backends.cudnn.benchmark = True
     data = cu.load_cifar10(args.data_dir, val_size=args.val_size)
     if args.all_train:  # Page's setting: the recipe is fixed in advance, so nothing needs a val split
-        data.train = cu.Split(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
+        data.train = cu.data.Split(
+            torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y])
+        )
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu x{torch.get_num_threads()}"
-    recipe = cu.recipes.RESNET9_RECIPE | {"epochs": args.epochs, "batch_size": args.batch_size}
+    recipe = cu.recipes.RESNET9.replace(epochs=args.epochs, batch_size=args.batch_size)
     print(
         f"ResNet9 | {name} | torch {torch.__version__} | amp={args.amp} "
         f"channels_last={args.channels_last} compile={args.compile and args.compile_mode} "
         f"pool_first={args.pool_first} | "
         f"{len(data.train.head(args.max_train)):,} training images"
-        f" | recipe {recipe}",
+        f" | recipe {recipe.as_dict()}",
         flush=True,
     )
     if device.type == "cuda" or args.compile:

@@ -78,7 +78,15 @@ def course_mnist_run(data, epochs: int, max_train: int | None) -> nn.Module:
     optimizer = torch.optim.Adam(model.parameters(), lr=COURSE_MNIST["lr"])
     scheduler = cu.one_cycle(optimizer, COURSE_MNIST["lr"], epochs, len(loaders["train"]))
     model, *_ = cu.train_val_model(
-        model, nn.NLLLoss(), optimizer, loaders, epochs, scheduler, log_interval=0, progress=False
+        model,
+        nn.NLLLoss(),
+        optimizer,
+        loaders,
+        epochs,
+        scheduler,
+        log_interval=0,
+        step="batch",
+        progress=False,
     )
     return model
 

@@ -1,41 +1,51 @@
 """course_utils: the code behind the notebooks of "Convolutional Neural Networks with PyTorch".
 
-Import what a lesson needs from here::
+A lesson imports the package once and uses the names below::
 
-    from course_utils import load_mnist, make_loaders, LeNet5, train_val_model, evaluate
+    import course_utils as cu
+
+    profile = cu.get_profile()        # how much work: smoke, cpu or full
+    runtime = cu.runtime(profile)     # device, memory layout, precision
+    mnist = cu.load_mnist()
+    model = runtime.model(cu.LeNet5())
+    loaders = runtime.loaders(mnist, 128)
+
+``__all__`` is the public surface a lesson uses. Everything else lives in the submodules
+(``cu.data``, ``cu.loaders``, ``cu.models``, ``cu.train``, ``cu.recipes``, ...).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from . import recipes
-from .config import PROFILES, Profile, fast_bf16, get_data_dir, get_device, get_profile, seed_everything
+from .config import fast_bf16, fast_channels_last, get_device, get_profile, seed_everything
 from .data import (
-    Dataset,
     DatasetError,
-    Split,
     load_cifar10,
     load_mnist,
     load_pets,
-    pet_mask,
+    pet_breeds,
     pets_binary,
     stratified_subset,
 )
-from .loaders import Augment, ImageDataset, TensorLoader, classic_loader, make_loaders
-from .metrics import Accuracy, BCEDiceLoss, BinaryDice, BinaryIoU, LovaszHingeLoss, PixelAccuracy
+from .loaders import Augment, TensorLoader, classic_loader, make_loaders
+from .losses import BCEDiceLoss
+from .metrics import Accuracy, BinaryDice, BinaryIoU, PixelAccuracy, confusion_matrix
 from .models import (
     FlipTTA,
     LeNet5,
     MiniVGGNet,
+    PlainBlock,
     ResidualBlock,
     ResNet,
     ResNet9,
     UNet,
-    build_model,
     count_parameters,
     summary,
 )
-from .plots import confusion_matrix, plot_confusion, plot_history, show_images, show_segmentation
+from .plots import plot_confusion, plot_history, show_images, show_segmentation, show_trimaps
+from .pretrained import load_pretrained
 from .recipes import make_optimizer, one_cycle
+from .runtime import Runtime, runtime
 from .train import (
     CheckpointError,
     TrainingDiverged,
@@ -48,57 +58,61 @@ from .train import (
 )
 
 __all__ = [
-    "PROFILES",
-    "Profile",
-    "get_data_dir",
-    "get_device",
-    "fast_bf16",
+    # setting up a lesson
     "get_profile",
+    "get_device",
+    "runtime",
+    "Runtime",
     "seed_everything",
-    "Dataset",
-    "DatasetError",
-    "Split",
-    "load_cifar10",
+    "fast_bf16",
+    "fast_channels_last",
+    # data
     "load_mnist",
+    "load_cifar10",
     "load_pets",
-    "pet_mask",
     "pets_binary",
+    "pet_breeds",
     "stratified_subset",
+    "DatasetError",
     "Augment",
-    "ImageDataset",
     "TensorLoader",
-    "classic_loader",
     "make_loaders",
-    "Accuracy",
-    "BCEDiceLoss",
-    "LovaszHingeLoss",
-    "BinaryDice",
-    "BinaryIoU",
-    "PixelAccuracy",
-    "FlipTTA",
+    "classic_loader",
+    # models
     "LeNet5",
     "MiniVGGNet",
-    "ResidualBlock",
     "ResNet",
+    "ResidualBlock",
+    "PlainBlock",
     "ResNet9",
     "UNet",
-    "build_model",
-    "count_parameters",
+    "FlipTTA",
     "summary",
-    "CheckpointError",
-    "TrainingDiverged",
-    "evaluate",
-    "run_epoch",
-    "load_checkpoint",
-    "predict",
-    "save_checkpoint",
+    "count_parameters",
+    "load_pretrained",
+    # training and evaluation
     "train_val_model",
+    "run_epoch",
+    "evaluate",
+    "predict",
     "make_optimizer",
     "one_cycle",
     "recipes",
+    "save_checkpoint",
+    "load_checkpoint",
+    "CheckpointError",
+    "TrainingDiverged",
+    # metrics and losses
+    "Accuracy",
+    "BinaryIoU",
+    "BinaryDice",
+    "PixelAccuracy",
+    "BCEDiceLoss",
     "confusion_matrix",
-    "plot_confusion",
+    # plots
     "plot_history",
     "show_images",
+    "plot_confusion",
     "show_segmentation",
+    "show_trimaps",
 ]

@@ -8,14 +8,19 @@ epochs and subset sizes change:
 - ``full``: the reference recipes, meant for a GPU.
 
 Pick one with the ``COURSE_PROFILE`` environment variable; by default it is ``full`` when CUDA or MPS
-is available and ``cpu`` otherwise.
+is available and ``cpu`` otherwise. ``COURSE_DRY_RUN=1`` keeps the profile's code path but caps every
+loader at two batches (as Lightning's ``fast_dev_run``): the ``full`` profile then runs on a CPU in
+minutes, to catch what breaks only there; headline self-checks are skipped in that mode.
+
+This module is the one place that reads the course's environment variables (``COURSE_PROFILE``,
+``COURSE_DRY_RUN``, ``COURSE_DATA_DIR``, ``COURSE_DEVICE``); everything else takes arguments.
 """
 
 from __future__ import annotations
 
 import os
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +29,8 @@ import torch
 PROFILE_ENV = "COURSE_PROFILE"
 DATA_DIR_ENV = "COURSE_DATA_DIR"
 DEVICE_ENV = "COURSE_DEVICE"
+DRY_RUN_ENV = "COURSE_DRY_RUN"
+DRY_RUN_BATCHES = 2
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,32 @@ class Profile:
     resnet9_max_train: int | None  # notebook 05, ResNet9 training images
     unet_epochs: int  # notebook 06
     pets_max_train: int | None  # notebook 06 training images
+    max_batches: int | None = None  # batches per pass over any loader: None = all (2 in a dry run)
+
+    @property
+    def dry_run(self) -> bool:
+        return self.max_batches is not None
+
+    @property
+    def checks(self) -> bool:
+        """Whether the lessons assert their headline results: in ``cpu`` and ``full``, not in ``smoke``
+        (tiny subsets) nor in a dry run (two batches)."""
+        return self.name != "smoke" and not self.dry_run
+
+    def check(self, what: str, value: float, minimum: float, fmt: str = ".2%") -> None:
+        """A lesson's self-check: print ``what`` and assert ``value >= minimum`` where :attr:`checks`
+        holds; elsewhere print that the check is skipped, and why."""
+        line = f"self-check: {what} {value:{fmt}} (target >= {minimum:{fmt}})"
+        if not self.checks:
+            why = "dry run: 2 batches per loader" if self.dry_run else "smoke profile: tiny subsets"
+            print(f"{line}: skipped ({why})")
+            return
+        if not value >= minimum:
+            raise AssertionError(
+                f"{line}: FAILED. The lesson did not reach its result; re-run it on a fresh kernel, and "
+                "if it fails again, report it with this output."
+            )
+        print(f"{line}: passed")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -96,8 +129,11 @@ def accelerator_available() -> bool:
     return torch.cuda.is_available() or bool(mps and mps.is_available())
 
 
-def get_profile(name: str | None = None) -> Profile:
-    """Return the run profile: ``name`` > ``$COURSE_PROFILE`` > ``full`` on an accelerator, else ``cpu``."""
+def get_profile(name: str | None = None, dry_run: bool | None = None) -> Profile:
+    """Return the run profile: ``name`` > ``$COURSE_PROFILE`` > ``full`` on an accelerator, else ``cpu``.
+
+    ``dry_run`` (default: ``$COURSE_DRY_RUN`` is set to 1) caps every loader at two batches.
+    """
     name = name or os.environ.get(PROFILE_ENV) or ("full" if accelerator_available() else "cpu")
     key = name.strip().lower()
     if key not in PROFILES:
@@ -105,7 +141,12 @@ def get_profile(name: str | None = None) -> Profile:
             f"Unknown run profile {name!r}. Expected one of {sorted(PROFILES)}; "
             f"set {PROFILE_ENV}=smoke|cpu|full or pass the name explicitly."
         )
-    return PROFILES[key]
+    if dry_run is None:
+        flag = os.environ.get(DRY_RUN_ENV, "").strip().lower()
+        if flag not in ("", "0", "1", "false", "true"):
+            raise ValueError(f"{DRY_RUN_ENV} must be 1 (dry run) or 0, got {flag!r}.")
+        dry_run = flag in ("1", "true")
+    return replace(PROFILES[key], max_batches=DRY_RUN_BATCHES) if dry_run else PROFILES[key]
 
 
 def default_cache_dir() -> Path:
@@ -120,11 +161,36 @@ def get_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     return Path(chosen).expanduser()
 
 
+def _checked_device(chosen: str | torch.device, source: str) -> torch.device:
+    """``chosen`` as a device that exists here; a ValueError naming ``source`` otherwise."""
+    try:
+        device = torch.device(chosen)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"{source}={chosen!r} is not a device name; use cpu, cuda, cuda:0 or mps.") from err
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if device.index is not None and device.index >= count or count == 0:
+            raise ValueError(
+                f"{source}={chosen!r}, but this machine has {count} CUDA device(s). "
+                f"Use cpu{' or cuda:0' if count else ''}, or leave it unset to pick the best available."
+            )
+    elif device.type == "mps" and not accelerator_available():
+        raise ValueError(f"{source}={chosen!r}, but MPS is not available here. Use cpu, or leave it unset.")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{source}={chosen!r}: the course runs on cpu, cuda or mps.")
+    return device
+
+
 def get_device(device: str | torch.device | None = None) -> torch.device:
-    """The device to train on: the argument > ``$COURSE_DEVICE`` > CUDA > MPS > CPU."""
-    chosen = device or os.environ.get(DEVICE_ENV)
-    if chosen:
-        return torch.device(chosen)
+    """The device to train on: the argument > ``$COURSE_DEVICE`` > CUDA > MPS > CPU.
+
+    A requested device that this machine does not have is a ValueError that says which setting
+    asked for it.
+    """
+    if device:
+        return _checked_device(device, "device")
+    if os.environ.get(DEVICE_ENV):
+        return _checked_device(os.environ[DEVICE_ENV], DEVICE_ENV)
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
@@ -133,17 +199,37 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_capability() -> str:
+    """The instruction set PyTorch's CPU kernels use here, e.g. ``"AVX2"`` or ``"AVX512"``.
+
+    ``ATEN_CPU_CAPABILITY=avx2`` lowers it on a faster CPU (to measure the AVX2 class anywhere).
+    """
+    return torch.backends.cpu.get_cpu_capability()
+
+
 def fast_bf16(device: str | torch.device) -> bool:
     """Whether bf16 autocast makes training faster on ``device``: CUDA GPUs with native bf16, and
-    CPUs with AVX-512 BF16 or AMX instructions. Elsewhere bf16 is emulated and slower, so the
-    notebooks pass ``amp=cu.fast_bf16(device)`` and the same code runs well on every machine."""
+    CPUs whose kernels run AVX-512 with BF16 or AMX instructions. Elsewhere bf16 is emulated and
+    slower, so the lessons pass ``amp=runtime.amp`` and the same code runs well on every machine.
+    Under ``ATEN_CPU_CAPABILITY=avx2`` (the AVX2 class emulated) it says no."""
     device = torch.device(device)
     if device.type == "cuda":  # native bf16 from Ampere (compute capability 8) on; a T4 emulates it
         return torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8
     if device.type == "cpu":  # the checks are private torch helpers, so look before calling
         checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+        native = any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+        return native and cpu_capability().startswith("AVX512")
     return False
+
+
+def fast_channels_last(device: str | torch.device) -> bool:
+    """Whether the channels_last memory layout makes convolutions faster on ``device``: on CUDA GPUs,
+    and on CPUs whose kernels run AVX-512; on AVX2-only CPUs it was slower for the course's models
+    (``benchmarks/RESULTS.md``, layout per CPU class)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and cpu_capability().startswith("AVX512")
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:

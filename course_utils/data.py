@@ -53,6 +53,10 @@ class Split:
 
     def head(self, n: int | None) -> Split:
         """The first ``n`` samples (all when ``n`` is None): used by the run profiles."""
+        if n is not None and not (isinstance(n, int) and n > 0):
+            raise ValueError(
+                f"The number of samples to keep must be a positive whole number or None, got {n!r}."
+            )
         return self if n is None or n >= len(self) else self.subset(torch.arange(n))
 
 
@@ -143,6 +147,11 @@ def check_images(arrays: dict, key: str, shape: tuple[int, ...], path: Path) -> 
             f"{path.name}: {key} should be uint8 of shape (N, {', '.join(map(str, shape))}), "
             f"got {x.dtype} {x.shape}. The archive is not in the course's format."
         )
+    if len(x) == 0:
+        raise DatasetError(
+            f"{path.name}: {key} holds no images. The archive is empty or was cut short; delete it to "
+            "let the loader rebuild it, or point COURSE_DATA_DIR at a good copy."
+        )
 
 
 def check_labels(arrays: dict, key: str, n: int, num_classes: int, path: Path, low: int = 0) -> None:
@@ -182,8 +191,11 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
 
 def split_indices(n: int, val_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded random (train, val) partition of ``range(n)``; both parts sorted."""
-    if not 0 < val_size < n:
-        raise ValueError(f"val_size must be between 1 and {n - 1}, got {val_size}.")
+    if not (isinstance(val_size, int) and 0 < val_size < n):
+        raise ValueError(
+            f"val_size must be a whole number between 1 and {n - 1} (the training set has {n} images), "
+            f"got {val_size!r}. The default carves about a tenth of it."
+        )
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[val_size:].sort().values, perm[:val_size].sort().values
 
@@ -193,13 +205,18 @@ def stratified_subset(labels, n_per_class: int, seed: int = 0) -> torch.Tensor:
 
     The result is shuffled (classes interleaved) so that a plain batching of it is already mixed.
     """
+    if not (isinstance(n_per_class, int) and n_per_class > 0):
+        raise ValueError(f"n_per_class must be a positive whole number, e.g. 16, got {n_per_class!r}.")
     labels = torch.as_tensor(labels)
     gen = torch.Generator().manual_seed(seed)
     chosen = []
     for cls in labels.unique(sorted=True).tolist():
         members = torch.nonzero(labels == cls).flatten()
         if len(members) < n_per_class:
-            raise ValueError(f"class {cls} has {len(members)} samples, fewer than {n_per_class}.")
+            raise ValueError(
+                f"n_per_class={n_per_class} is impossible: class {cls} has only {len(members)} samples. "
+                f"Ask for at most {len(members)}."
+            )
         chosen.append(members[torch.randperm(len(members), generator=gen)[:n_per_class]])
     picked = torch.cat(chosen)
     return picked[torch.randperm(len(picked), generator=gen)]
@@ -299,3 +316,17 @@ def pets_binary(pets: Dataset, border: str = "ignore") -> Dataset:
     """The Pets dataset with binary targets (1 pet, 0 background, 255 ignored): see :func:`pet_mask`."""
     splits = {k: Split(s.x, pet_mask(s.y, border), s.info) for k, s in pets.splits().items()}
     return Dataset("pets-binary", **splits, mean=pets.mean, std=pets.std, class_names=["background", "pet"])
+
+
+def pet_breeds(pets: Dataset) -> Dataset:
+    """The Pets dataset for classification: ``y`` is the breed (int64 index into ``class_names``,
+    the breed names sorted), the images and extras are those of :func:`load_pets`."""
+    names = sorted({b for split in pets.splits().values() for b in split.info["breed"].tolist()})
+    index = {breed: i for i, breed in enumerate(names)}
+
+    def relabel(split: Split) -> Split:
+        labels = torch.tensor([index[b] for b in split.info["breed"].tolist()], dtype=torch.long)
+        return Split(split.x, labels, split.info)
+
+    splits = {k: relabel(s) for k, s in pets.splits().items()}
+    return Dataset("pets-breeds", **splits, mean=pets.mean, std=pets.std, class_names=names)

@@ -6,17 +6,18 @@ directory. Without a network it stops with a message that says where the archive
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ._io import atomic_write
 from .config import DATA_DIR_ENV
 from .data import ARCHIVES, DatasetError
 
 PETS_SIZE = 128
+# The course's subset of Oxford-IIIT Pet: two cat breeds and one dog breed (598 images).
+PETS_BREEDS = ("Abyssinian", "Bengal", "american_bulldog")
 
 
 def offline_error(name: str, path: Path, err: Exception) -> DatasetError:
@@ -28,19 +29,6 @@ def offline_error(name: str, path: Path, err: Exception) -> DatasetError:
         f"{DATA_DIR_ENV} to a folder that holds the course archives ({expected}), e.g.\n"
         f"    export {DATA_DIR_ENV}=/path/to/data"
     )
-
-
-def write_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write an archive through a temporary file, so an interrupted write leaves no broken file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def classification_arrays(train, test) -> dict[str, np.ndarray]:
@@ -68,16 +56,19 @@ def pets_arrays(splits: dict) -> dict[str, np.ndarray]:
 
     ``splits`` maps "train" (the official trainval) and "test" to dataset objects whose items are
     ``(PIL image, PIL trimap)`` and which expose ``_images`` (file paths) and ``_labels`` (0-36).
+    Only the course's three breeds (:data:`PETS_BREEDS`) are kept.
     """
     arrays = {}
     breed_names = set()
     for part, ds in splits.items():
         xs, ms, names, hw, breeds, species, class_ids = [], [], [], [], [], [], []
         for i in range(len(ds)):
-            image, trimap = ds[i]
-            img, mask = resize_pair(image, trimap)
             name = Path(ds._images[i]).stem
             breed = name.rsplit("_", 1)[0]
+            if breed not in PETS_BREEDS:
+                continue
+            image, trimap = ds[i]
+            img, mask = resize_pair(image, trimap)
             xs.append(img)
             ms.append(mask)
             names.append(name)
@@ -122,5 +113,5 @@ def build_archive(name: str, path: Path) -> None:
             raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(ARCHIVES)}")
     except (OSError, RuntimeError) as err:  # URLError is an OSError; torchvision raises both
         raise offline_error(name, path, err) from err
-    write_npz_atomic(path, arrays)
+    atomic_write(path, lambda file: np.savez_compressed(file, **arrays))
     print(f"saved {path}")

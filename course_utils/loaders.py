@@ -33,27 +33,39 @@ class Augment:
     zoom: float = 0.0  # scale each image by a random factor in [1 - zoom, 1 + zoom]; 0 = off
     color: float = 0.0  # contrast x [1 - color, 1 + color] and brightness +-color (in std units); 0 = off
 
+    def __post_init__(self):
+        for name in ("crop_padding", "cutout"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 0):
+                raise ValueError(
+                    f"Augment: {name} must be a whole number of pixels >= 0 (0 = off), got {value!r}."
+                )
+        for name, high in (("rotate", 180.0), ("zoom", 1.0), ("color", 1.0)):
+            value = getattr(self, name)
+            if not 0 <= value < high:
+                raise ValueError(f"Augment: {name} must be in [0, {high:g}) (0 = off), got {value!r}.")
+
     def on_uint8(self, x, y, gen: torch.Generator):
         """Crop and flip: pixel moves, done on the uint8 batch (cheaper, and padding is black as in
         torchvision's RandomCrop)."""
         if self.crop_padding:
-            x, y = random_crop(x, y, self.crop_padding, gen, self.mask_fill)
+            x, y = _random_crop(x, y, self.crop_padding, gen, self.mask_fill)
         if self.flip:
-            x, y = random_flip(x, y, gen)
+            x, y = _random_flip(x, y, gen)
         return x, y
 
     def on_float(self, x, y, gen: torch.Generator):
         """Colour, rotation/zoom (interpolated) and cutout, on the normalised batch, where 0 is the mean."""
         if self.color:
-            x = random_color(x, self.color, gen)
+            x = _random_color(x, self.color, gen)
         if self.rotate or self.zoom:
-            x, y = random_affine(x, y, self.rotate, self.zoom, gen, self.mask_fill)
+            x, y = _random_affine(x, y, self.rotate, self.zoom, gen, self.mask_fill)
         if self.cutout:
-            x = random_cutout(x, self.cutout, gen)
+            x = _random_cutout(x, self.cutout, gen)
         return x, y
 
 
-def random_crop(x, y, padding: int, gen: torch.Generator, mask_fill: int):
+def _random_crop(x, y, padding: int, gen: torch.Generator, mask_fill: int):
     """Pad a batch by ``padding`` and crop each image back to its size at a random offset.
 
     One gather with per-sample row/column indices does the whole batch; a mask ``y`` of shape
@@ -71,7 +83,7 @@ def random_crop(x, y, padding: int, gen: torch.Generator, mask_fill: int):
     return x, y
 
 
-def random_flip(x, y, gen: torch.Generator):
+def _random_flip(x, y, gen: torch.Generator):
     """Flip a random half of the batch left-right (masks with their images)."""
     flip = torch.rand(len(x), generator=gen, device=x.device) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
@@ -80,7 +92,7 @@ def random_flip(x, y, gen: torch.Generator):
     return x, y
 
 
-def random_color(x, strength: float, gen: torch.Generator):
+def _random_color(x, strength: float, gen: torch.Generator):
     """Scale each (normalised) image's contrast around its own mean by a random factor in
     [1 - strength, 1 + strength] and shift its brightness by a random amount in [-strength, strength]
     standard deviations: the same pet under other lighting."""
@@ -90,7 +102,7 @@ def random_color(x, strength: float, gen: torch.Generator):
     return (x - mean) * contrast + mean + shift
 
 
-def random_cutout(x, size: int, gen: torch.Generator):
+def _random_cutout(x, size: int, gen: torch.Generator):
     """Zero a ``size`` x ``size`` square at a random place in each (normalised) image: 0 is the mean."""
     b, _, h, w = x.shape
     cy, cx = (torch.randint(0, s, (b,), generator=gen, device=x.device) for s in (h, w))
@@ -102,7 +114,7 @@ def random_cutout(x, size: int, gen: torch.Generator):
     return x.masked_fill(inside[:, None], 0.0)
 
 
-def random_affine(x, y, degrees: float, zoom: float, gen: torch.Generator, mask_fill: int):
+def _random_affine(x, y, degrees: float, zoom: float, gen: torch.Generator, mask_fill: int):
     """Rotate each (normalised) image by a random angle in [-degrees, degrees] and scale it by a random
     factor in [1 - zoom, 1 + zoom]; uncovered corners fill with 0 (the mean), masks with ``mask_fill``."""
     angles = (torch.rand(len(x), generator=gen, device=x.device) * 2 - 1) * degrees * torch.pi / 180
@@ -142,7 +154,23 @@ class TensorLoader:
         device: str | torch.device = "cpu",
         seed: int = 0,
         channels_last: bool = False,
+        max_batches: int | None = None,
     ):
+        if not (isinstance(batch_size, int) and batch_size > 0):
+            raise ValueError(f"batch_size must be a positive whole number, e.g. 64, got {batch_size!r}.")
+        if max_batches is not None and not (isinstance(max_batches, int) and max_batches > 0):
+            raise ValueError(
+                f"max_batches must be a positive whole number or None (all), got {max_batches!r}."
+            )
+        if len(split) == 0:
+            raise ValueError(
+                "TensorLoader got an empty split: there is nothing to load. Check max_train/max_eval."
+            )
+        if drop_last and len(split) < batch_size:
+            raise ValueError(
+                f"batch_size={batch_size} with drop_last=True leaves no batch of the {len(split)} images: "
+                f"use a batch size of at most {len(split)}, or drop_last=False."
+            )
         if split.x.dtype != torch.uint8 or split.x.dim() != 4:
             raise ValueError(
                 f"TensorLoader expects uint8 images of shape (N, C, H, W), got {split.x.dtype} "
@@ -152,11 +180,17 @@ class TensorLoader:
             raise ValueError(
                 f"mean/std need one value per channel ({split.x.shape[1]}), got {len(mean)}/{len(std)}."
             )
+        if not all(v > 0 for v in std):
+            raise ValueError(
+                f"std must be positive for every channel (it divides the pixels), got {tuple(std)}. "
+                "Use the dataset's measured std, e.g. dataset.std."
+            )
         self.dataset = split
         self.batch_size = batch_size
         self.shuffle, self.augment, self.drop_last = shuffle, augment, drop_last
         self.device = torch.device(device)
         self.channels_last = channels_last
+        self.max_batches = max_batches
         self.x = split.x.to(self.device)
         self.y = split.y.to(self.device)
         shape = (1, -1, 1, 1)
@@ -168,7 +202,8 @@ class TensorLoader:
 
     def __len__(self) -> int:
         n = len(self.x)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        batches = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return batches if self.max_batches is None else min(batches, self.max_batches)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 (B, C, H, W) -> float32, ``(x / 255 - mean) / std`` as one multiply-add."""
@@ -203,13 +238,21 @@ def make_loaders(
     max_train: int | None = None,
     max_eval: int | None = None,
     channels_last: bool = False,
+    max_batches: int | None = None,
 ) -> dict[str, TensorLoader]:
     """``{"train", "val", "test"}`` loaders for a :class:`~course_utils.data.Dataset`.
 
     Only the training loader shuffles and augments. ``max_train``/``max_eval`` take the first images
-    of each split (the run profiles use them to keep smoke runs short).
+    of each split (the run profiles use them to keep smoke runs short); ``max_batches`` caps every
+    pass (a dry run).
     """
-    common = dict(mean=dataset.mean, std=dataset.std, device=device, channels_last=channels_last)
+    common = dict(
+        mean=dataset.mean,
+        std=dataset.std,
+        device=device,
+        channels_last=channels_last,
+        max_batches=max_batches,
+    )
     return {
         "train": TensorLoader(
             dataset.train.head(max_train),

@@ -2,26 +2,49 @@
 
 A metric is a callable ``metric(outputs, targets) -> (num, den)`` returning two scalar tensors; the
 epoch value is ``sum(num) / sum(den)``. That works for accuracy (correct / seen), IoU
-(intersection / union) and Dice alike, whatever the batch sizes.
+(intersection / union) and Dice alike, whatever the batch sizes. Each metric checks that the
+model's outputs fit it, so accuracy on a one-channel mask is an error, not a silent 100 %.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 from .data import IGNORE_INDEX
 
+__all__ = ["Accuracy", "BinaryDice", "BinaryIoU", "PixelAccuracy", "confusion_matrix"]
+
 
 class Accuracy:
-    """Fraction of samples whose arg-max class equals the label."""
+    """Fraction of samples whose arg-max class equals the label.
+
+    ``outputs`` (N, classes) scores or log-probabilities, ``targets`` (N,) class indices.
+    """
 
     name = "acc"
 
     def __call__(self, outputs: torch.Tensor, targets: torch.Tensor):
+        if outputs.dim() != 2 or outputs.shape[1] < 2 or targets.shape != outputs.shape[:1]:
+            raise ValueError(
+                f"Accuracy expects class scores (N, classes >= 2) and labels (N,), got outputs "
+                f"{tuple(outputs.shape)} and targets {tuple(targets.shape)}. For a segmentation mask "
+                "use BinaryIoU, BinaryDice or PixelAccuracy."
+            )
         correct = (outputs.argmax(dim=1) == targets).sum()
         return correct, torch.tensor(targets.numel(), device=targets.device)
+
+
+def _binary_logits(name: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) or (N, H, W) logits as (N, H, W); anything else is an error naming ``name``."""
+    if logits.dim() == targets.dim() + 1 and logits.shape[1] == 1:
+        logits = logits[:, 0]
+    if logits.shape != targets.shape or targets.dim() < 2:
+        raise ValueError(
+            f"{name} expects one logit per pixel, (N, 1, H, W) or (N, H, W), matching masks (N, H, W); "
+            f"got outputs {tuple(logits.shape)} and targets {tuple(targets.shape)}. For class labels "
+            "use Accuracy; for a model with several output channels, pick the positive one."
+        )
+    return logits
 
 
 def binary_counts(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = IGNORE_INDEX):
@@ -29,10 +52,9 @@ def binary_counts(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int
 
     ``logits`` (N, 1, H, W) or (N, H, W); ``targets`` (N, H, W) with 1/0 and ``ignore_index``.
     """
-    pred = logits.reshape(targets.shape) > 0
     valid = targets != ignore_index
+    pred = (logits > 0) & valid
     truth = (targets == 1) & valid
-    pred = pred & valid
     return (pred & truth).sum(), pred.sum(), truth.sum()
 
 
@@ -42,7 +64,7 @@ class BinaryIoU:
     name = "iou"
 
     def __call__(self, logits, targets):
-        tp, pred, truth = binary_counts(logits, targets)
+        tp, pred, truth = binary_counts(_binary_logits("BinaryIoU", logits, targets), targets)
         return tp, pred + truth - tp
 
 
@@ -52,7 +74,7 @@ class BinaryDice:
     name = "dice"
 
     def __call__(self, logits, targets):
-        tp, pred, truth = binary_counts(logits, targets)
+        tp, pred, truth = binary_counts(_binary_logits("BinaryDice", logits, targets), targets)
         return 2 * tp, pred + truth
 
 
@@ -62,57 +84,27 @@ class PixelAccuracy:
     name = "pixel_acc"
 
     def __call__(self, logits, targets):
+        logits = _binary_logits("PixelAccuracy", logits, targets)
         valid = targets != IGNORE_INDEX
-        correct = ((logits.reshape(targets.shape) > 0) == (targets == 1)) & valid
+        correct = ((logits > 0) == (targets == 1)) & valid
         return correct.sum(), valid.sum()
 
 
-class BCEDiceLoss(nn.Module):
-    """Binary cross-entropy plus soft Dice loss for a one-channel mask, ignoring ``ignore_index``.
+def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``counts[i, j]`` = number of samples of true class ``i`` predicted as ``j``.
 
-    BCE trains every pixel; the Dice term scores the overlap as a whole, so a small pet is not
-    drowned by a large background.
+    ``predictions`` and ``targets``: (N,) class indices in ``[0, num_classes)``.
     """
-
-    def __init__(self, dice_weight: float = 1.0, ignore_index: int = IGNORE_INDEX, eps: float = 1.0):
-        super().__init__()
-        self.dice_weight, self.ignore_index, self.eps = dice_weight, ignore_index, eps
-
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = logits.reshape(targets.shape).float()
-        valid = (targets != self.ignore_index).float()
-        truth = (targets == 1).float()
-        bce = F.binary_cross_entropy_with_logits(logits, truth, weight=valid, reduction="sum")
-        bce = bce / valid.sum().clamp(min=1)
-        prob = torch.sigmoid(logits) * valid
-        dice = (2 * (prob * truth).sum() + self.eps) / (prob.sum() + truth.sum() + self.eps)
-        return bce + self.dice_weight * (1 - dice)
-
-
-def lovasz_grad(truth_sorted: torch.Tensor) -> torch.Tensor:
-    """Gradient of the Lovasz extension of the Jaccard loss for errors sorted in decreasing order."""
-    positives = truth_sorted.sum()
-    intersection = positives - truth_sorted.cumsum(0)
-    union = positives + (1 - truth_sorted).cumsum(0)
-    jaccard = 1 - intersection / union
-    return torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]])
-
-
-class LovaszHingeLoss(nn.Module):
-    """Lovasz hinge loss (Berman et al., 2018): a convex surrogate of 1 - IoU of the positive class,
-    computed over all valid pixels of the batch. It optimises the metric the lesson reports, where
-    BCE scores pixels one at a time. ``logits`` (N, 1, H, W) or (N, H, W); ``targets`` (N, H, W)."""
-
-    def __init__(self, ignore_index: int = IGNORE_INDEX):
-        super().__init__()
-        self.ignore_index = ignore_index
-
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = logits.reshape(targets.shape).float()
-        valid = targets != self.ignore_index
-        logits, truth = logits[valid], (targets[valid] == 1).float()
-        if truth.numel() == 0:
-            return logits.sum() * 0.0
-        errors = 1 - logits * (2 * truth - 1)  # hinge: > 0 where a pixel is wrong or unsure
-        errors_sorted, order = torch.sort(errors, descending=True)
-        return torch.dot(F.relu(errors_sorted), lovasz_grad(truth[order]))
+    if predictions.shape != targets.shape or predictions.dim() != 1:
+        raise ValueError(
+            f"confusion_matrix expects predictions and targets of the same shape (N,), got "
+            f"{tuple(predictions.shape)} and {tuple(targets.shape)}; pass outputs.argmax(1), not the outputs."
+        )
+    for name, values in (("predictions", predictions), ("targets", targets)):
+        if values.numel() and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(
+                f"confusion_matrix: {name} hold classes in [{int(values.min())}, {int(values.max())}], "
+                f"outside [0, {num_classes - 1}]; pass num_classes={int(values.max()) + 1} or fix the labels."
+            )
+    index = targets.long() * num_classes + predictions.long()
+    return torch.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes)

@@ -1,12 +1,9 @@
 """The benchmark scripts run (tiny settings), and the committed ResNet-14 checkpoint is what it says."""
 
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import course_utils as cu
@@ -22,59 +19,6 @@ def test_gpu_resnet9_quick_runs_on_cpu(tiny_data_dir, layout):
 
     runs = gpu_resnet9.main(["--quick", "--device", "cpu", "--val-size", "50", *layout])
     assert len(runs) == 1 and 0.0 <= runs[0]["tta_acc"] <= 1.0 and runs[0]["train_s"] > 0
-
-
-def test_gpu_session_script_runs_end_to_end_on_cpu(tiny_data_dir, tmp_path):
-    # The one call a lent GPU gets: join the carried parts, then every A/B line. Here on the CPU, with
-    # tiny data, a stand-in nvidia-smi and --quick runs instead of the 3-seed compiled ones.
-    import carry_data
-
-    parts = tmp_path / "parts"
-    carry_data.split(tiny_data_dir / "cifar10.npz", 0.05, parts, xz=True)
-    stand_in = tmp_path / "bin" / "nvidia-smi"
-    stand_in.parent.mkdir()
-    stand_in.write_text("#!/bin/sh\necho 'Stand-in GPU'\n")
-    stand_in.chmod(0o755)
-    out = tmp_path / "out"
-    env = os.environ | {
-        "PATH": f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}",
-        "PARTS": str(parts),
-        "CARRY": str(tmp_path / "no_carry"),
-        "COURSE_DATA_DIR": str(tmp_path / "joined"),
-        "OUT": str(out),
-        "BENCH_ARGS": "--quick --device cpu --val-size 50",
-    }
-    script = ROOT / "benchmarks" / "gpu_session.sh"
-    done = subprocess.run(["bash", str(script)], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    logs = {p.name: p.read_text() for p in out.glob("gpu_resnet9_stand_in_gpu_*.log")}
-    assert len(logs) == 4 and all("median train time" in text for text in logs.values()), done.stdout[-2000:]
-    assert "pool_first=True" in logs["gpu_resnet9_stand_in_gpu_24ep_compile_poolfirst.log"]
-    assert "pool_first=False" in logs["gpu_resnet9_stand_in_gpu_24ep_compile_v3.log"]
-
-
-@pytest.mark.parametrize("xz", [False, True])
-def test_carry_data_round_trip(tmp_path, xz):
-    import carry_data
-
-    archive = tmp_path / "data.npz"
-    # 400,000 pixels of 2 bits each: compressible, but not to nothing
-    pixels = np.random.default_rng(0).integers(0, 4, 400_000, dtype=np.uint8)
-    np.savez_compressed(archive, x_train=pixels, y_train=pixels[:10])
-    max_mib = 0.03
-    parts = carry_data.split(archive, max_mib, tmp_path / "carry", xz=xz)
-    assert len(parts) >= 2 and all(p.stat().st_size <= max_mib * 2**20 for p in parts)
-    joined = carry_data.join(tmp_path / "carry" / "data.npz", tmp_path / "out")
-    if xz:  # the same arrays, stored uncompressed after the trip
-        assert sum(p.stat().st_size for p in parts) < archive.stat().st_size
-        with np.load(joined) as arrays:
-            assert sorted(arrays.files) == ["x_train", "y_train"]
-            assert np.array_equal(arrays["x_train"], pixels)
-    else:
-        assert joined.read_bytes() == archive.read_bytes()
-    parts[1].unlink()  # a lost part must not pass as the archive
-    with pytest.raises(SystemExit, match="checksum"):
-        carry_data.join(tmp_path / "carry" / "data.npz", tmp_path / "out2")
 
 
 def test_run_notebooks_strips_widgets_and_finds_paths():
@@ -96,8 +40,8 @@ def test_run_notebooks_strips_widgets_and_finds_paths():
 
 
 def test_resnet14_checkpoint_metadata():
-    model, meta = cu.load_checkpoint(ROOT / "checkpoints" / "resnet14_cifar10.pt")
-    report = json.loads((ROOT / "checkpoints" / "resnet14_cifar10.json").read_text())
+    model, meta = cu.load_pretrained("resnet14_cifar10")
+    report = meta["report"]
     assert meta["arch"] == "resnet" and cu.count_parameters(model) == 195_738
     assert meta["metrics"]["test"] == report["test"] and report["test"]["acc"] >= 0.90
     assert meta["epoch"] == report["best_epoch"] == len(meta["history"]["losses"]["val"]) - 1
@@ -107,7 +51,7 @@ def test_resnet14_checkpoint_metadata():
 @pytest.mark.skipif(not has_real("cifar10.npz"), reason="real CIFAR-10 archive not in COURSE_DATA_DIR")
 def test_resnet14_checkpoint_accuracy_reproduces():
     """Re-evaluate on this machine: the stored test accuracy (measured on a GPU) must hold here."""
-    model, meta = cu.load_checkpoint(ROOT / "checkpoints" / "resnet14_cifar10.pt")
+    model, meta = cu.load_pretrained("resnet14_cifar10")
     data = cu.load_cifar10(REAL_DATA)
     acc = cu.evaluate(model, cu.make_loaders(data, 1000)["test"])["acc"]
     assert abs(acc - meta["metrics"]["test"]["acc"]) <= 0.002  # a few images may flip between GPU and CPU

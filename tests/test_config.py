@@ -30,7 +30,7 @@ def test_profiles_only_shrink_work_in_order():
     def size(value):
         return float("inf") if value is None else value
 
-    for field in smoke.keys() - {"name"}:
+    for field in smoke.keys() - {"name", "max_batches"}:
         assert size(smoke[field]) <= size(cpu[field]) <= size(full[field]), field
     assert smoke["max_train"] is not None and cpu["max_train"] is None
 
@@ -47,7 +47,10 @@ def test_data_dir_precedence(monkeypatch, tmp_path):
 def test_device_override(monkeypatch):
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
     assert config.get_device() == torch.device("cpu")
-    assert config.get_device("meta") == torch.device("meta")
+    monkeypatch.setenv("COURSE_DEVICE", "meta")
+    assert config.get_device("cpu") == torch.device("cpu")  # the argument wins
+    with pytest.raises(ValueError, match="COURSE_DEVICE='meta': the course runs on cpu, cuda or mps"):
+        config.get_device()
 
 
 def test_seed_everything_repeats_draws():
@@ -58,9 +61,60 @@ def test_seed_everything_repeats_draws():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
-def test_fast_bf16_follows_the_hardware(monkeypatch):
-    for avx512_bf16, amx, expected in ((False, False, False), (True, False, True), (False, True, True)):
-        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v, raising=False)
-        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
-        assert config.fast_bf16("cpu") is expected
-    assert config.fast_bf16("meta") is False
+@pytest.mark.parametrize(
+    "capability,avx512_bf16,amx,bf16,channels_last",
+    [
+        ("AVX2", False, False, False, False),  # the weakest common machine
+        ("AVX2", True, False, False, False),  # a faster CPU held to AVX2 (ATEN_CPU_CAPABILITY=avx2)
+        ("AVX512", False, False, False, True),
+        ("AVX512", True, False, True, True),
+        ("AVX512", False, True, True, True),
+    ],
+)
+def test_fast_settings_follow_the_cpu_class(monkeypatch, capability, avx512_bf16, amx, bf16, channels_last):
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert config.fast_bf16("cpu") is bf16 and config.fast_channels_last("cpu") is channels_last
+    assert config.fast_bf16("meta") is False and config.fast_channels_last("meta") is False
+
+
+def test_runtime_states_device_layout_and_precision(monkeypatch):
+    import course_utils as cu
+
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    runtime = cu.runtime(config.get_profile("smoke", dry_run=True), "cpu")
+    assert (runtime.channels_last, runtime.amp, runtime.max_batches) == (False, False, 2)
+    assert str(runtime) == "cpu | float32 | contiguous | dry run: 2 batches per loader"
+    forced = cu.Runtime(torch.device("cpu"), channels_last=True)
+    model = forced.model(torch.nn.Conv2d(3, 4, 3))
+    assert model.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_dry_run_caps_the_loaders_and_skips_the_self_checks(monkeypatch, capsys, tiny_data_dir):
+    import course_utils as cu
+
+    monkeypatch.setenv("COURSE_DRY_RUN", "1")
+    profile = config.get_profile("full")
+    assert (
+        profile.dry_run
+        and profile.max_batches == 2
+        and profile.mnist_epochs == config.PROFILES["full"].mnist_epochs
+    )
+    loaders = cu.runtime(profile, "cpu").loaders(cu.load_mnist(val_size=50), 8)
+    assert [len(loaders[k]) for k in ("train", "val", "test")] == [2, 1, 1]  # val/test: one batch of 1000
+    assert len(list(loaders["train"])) == 2
+    profile.check("test accuracy", 0.10, 0.99)  # no assertion in a dry run
+    assert "skipped (dry run" in capsys.readouterr().out
+    monkeypatch.delenv("COURSE_DRY_RUN")
+    assert not config.get_profile("full").dry_run
+
+
+def test_self_check_passes_or_fails_loudly(capsys):
+    cpu = config.get_profile("cpu", dry_run=False)
+    cpu.check("test accuracy", 0.995, 0.99)
+    assert "99.50% (target >= 99.00%): passed" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="FAILED"):
+        cpu.check("test accuracy", 0.98, 0.99)
+    config.get_profile("smoke", dry_run=False).check("test accuracy", 0.2, 0.99)
+    assert "skipped (smoke profile" in capsys.readouterr().out

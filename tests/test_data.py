@@ -44,7 +44,7 @@ def test_stratified_subset_counts_and_reproducibility():
     assert torch.bincount(labels[idx], minlength=10).tolist() == [16] * 10
     assert torch.equal(idx, cu.stratified_subset(labels, 16, seed=3))
     assert not torch.equal(idx, cu.stratified_subset(labels, 16, seed=4))
-    with pytest.raises(ValueError, match="fewer than"):
+    with pytest.raises(ValueError, match="has only 100 samples"):
         cu.stratified_subset(labels, 101)
 
 
@@ -55,9 +55,17 @@ def test_pets_masks_and_binary_target(tiny_data_dir):
     assert d.class_names == ["pet", "background", "border"]
     assert d.val.info["names"].shape == (5,)
     y = torch.tensor([[0, 1, 2]])
-    assert cu.pet_mask(y).tolist() == [[1, 0, 255]]
-    assert cu.pet_mask(y, border="pet").tolist() == [[1, 0, 1]]
-    assert cu.pet_mask(y, border="background").tolist() == [[1, 0, 0]]
+    assert cu.data.pet_mask(y).tolist() == [[1, 0, 255]]
+    assert cu.data.pet_mask(y, border="pet").tolist() == [[1, 0, 1]]
+    assert cu.data.pet_mask(y, border="background").tolist() == [[1, 0, 0]]
+
+
+def test_pet_breeds_labels_each_image_with_its_breed(tiny_data_dir):
+    breeds = cu.pet_breeds(cu.load_pets(val_size=5))
+    assert breeds.class_names == ["Bengal"] and breeds.num_classes == 1
+    assert breeds.train.y.dtype == torch.int64 and breeds.train.y.shape == (15,)
+    names = [breeds.class_names[i] for i in breeds.test.y.tolist()]
+    assert names == breeds.test.info["breed"].tolist()
 
 
 def test_truncated_archive_is_a_clear_error(tiny_data_dir):
@@ -137,12 +145,12 @@ def test_download_converts_into_the_archive_format(tmp_path, monkeypatch):
 def test_pets_conversion_resizes_masks_with_nearest(tmp_path):
     from PIL import Image
 
-    class FakePets:
-        _images = ["images/Bengal_1.jpg", "images/beagle_2.jpg"]
-        _labels = [5, 11]
+    class FakePets:  # two of the course's breeds and one it leaves out
+        _images = ["images/Bengal_1.jpg", "images/american_bulldog_2.jpg", "images/beagle_3.jpg"]
+        _labels = [5, 1, 11]
 
         def __len__(self):
-            return 2
+            return 3
 
         def __getitem__(self, i):
             trimap = np.ones((300, 200), np.uint8)
@@ -153,12 +161,11 @@ def test_pets_conversion_resizes_masks_with_nearest(tmp_path):
     arrays = download.pets_arrays({"train": FakePets(), "test": FakePets()})
     assert arrays["x_train"].shape == (2, 128, 128, 3)
     assert set(np.unique(arrays["m_train"])) == {1, 2, 3}
-    assert arrays["species_train"].tolist() == [1, 2] and arrays["class_id_train"].tolist() == [
-        6,
-        12,
-    ]
+    assert arrays["breed_train"].tolist() == ["Bengal", "american_bulldog"]  # the beagle is left out
+    assert arrays["species_train"].tolist() == [1, 2] and arrays["class_id_train"].tolist() == [6, 2]
     assert arrays["orig_hw_train"].tolist() == [[300, 200], [300, 200]]
-    download.write_npz_atomic(tmp_path / "pets" / "pets_seg.npz", arrays)
+    (tmp_path / "pets").mkdir()
+    np.savez(tmp_path / "pets" / "pets_seg.npz", **arrays)
     d = cu.load_pets(tmp_path, val_size=1)
     assert len(d.test) == 2
 

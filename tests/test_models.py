@@ -10,6 +10,8 @@ PARAMETER_COUNTS = [
     (lambda: cu.MiniVGGNet(), 123_502),
     (lambda: cu.MiniVGGNet(in_channels=3, input_size=32), 166_030),
     (lambda: cu.ResNet(ResidualBlock, [2, 2, 2]), 195_738),
+    # ResNet-20; He et al.'s 0.27M pads the shortcut with zeros where this one uses a 3x3 convolution
+    (lambda: cu.ResNet("basic", [3, 3, 3]), 292_954),
     (lambda: cu.UNet(3, 1), 31_031_745),
     (lambda: cu.UNet(3, 1, base_channels=16), 1_941_105),
 ]
@@ -82,6 +84,12 @@ def test_layers_tuple_that_does_not_fit_is_explained():
         cu.MiniVGGNet((1, 16, 32))
     with pytest.raises(ValueError, match="three stages"):
         cu.ResNet(ResidualBlock, [2, 2])
+    with pytest.raises(ValueError, match="block must be one of"):
+        cu.ResNet("bottleneck", [2, 2, 2])
+    with pytest.raises(ValueError, match="positive whole numbers"):
+        cu.LeNet5((1, 0, 16, None, 120, 84, 10))
+    with pytest.raises(ValueError, match="base_channels must be a positive"):
+        cu.UNet(3, 1, base_channels=0)
 
 
 def test_summary_lists_shapes_and_total():
@@ -90,8 +98,39 @@ def test_summary_lists_shapes_and_total():
     assert "Total parameters: 61,706" in text
 
 
-def test_build_model_records_its_arguments():
-    model = cu.build_model("resnet", layers=[1, 1, 1])
-    assert model.arch == "resnet" and model.arch_kwargs == {"layers": [1, 1, 1]}
+def test_every_model_records_its_arguments_with_defaults():
+    model = cu.models.build_model("resnet", layers=[1, 1, 1])
+    assert model.model_args == {"block": "basic", "layers": [1, 1, 1], "num_classes": 10, "in_channels": 3}
+    assert (
+        cu.ResNet(cu.ResidualBlock, (1, 1, 1)).model_args == model.model_args
+    )  # class or name, tuple or list
+    assert cu.UNet(3, 1, base_channels=8).model_args == {
+        "in_channels": 3,
+        "out_channels": 1,
+        "base_channels": 8,
+        "batch_norm": False,
+    }
+    # LeNet-5 spelt three ways is one network
+    spellings = [
+        cu.LeNet5(),
+        cu.LeNet5(in_channels=1, num_classes=10),
+        cu.LeNet5((1, 6, 16, 400, 120, 84, 10)),
+    ]
+    assert all(m.model_args == spellings[0].model_args for m in spellings)
+    assert cu.ResNet9(pool_first=True).model_args["pool_first"] is True
     with pytest.raises(ValueError, match="Unknown model"):
-        cu.build_model("alexnet")
+        cu.models.build_model("alexnet")
+
+
+def test_plain_block_is_the_residual_block_without_its_shortcut():
+    torch.manual_seed(0)
+    residual = cu.ResidualBlock(8, 8)
+    plain = cu.PlainBlock(8, 8)
+    plain.load_state_dict(residual.state_dict())
+    x = torch.randn(2, 8, 6, 6)
+    residual.eval(), plain.eval()
+    inner = residual.bn2(residual.conv2(residual.relu(residual.bn1(residual.conv1(x)))))
+    assert torch.allclose(plain(x), torch.relu(inner)) and torch.allclose(residual(x), torch.relu(inner + x))
+    deep = cu.ResNet("plain", [3, 3, 3])
+    assert deep(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert cu.count_parameters(deep) < cu.count_parameters(cu.ResNet("basic", [3, 3, 3]))  # no shortcut convs

@@ -47,7 +47,7 @@ def train(epochs=5, lr=0.05, **kwargs):
     )
 
 
-def test_training_learns_and_returns_the_seed_shape():
+def test_training_learns_and_returns_the_reference_shape():
     model, losses, accs = result = train()
     assert set(losses) == set(accs) == {"train", "val"}
     assert all(isinstance(v, float) for v in losses["train"] + accs["val"])
@@ -66,6 +66,27 @@ def test_best_validation_weights_are_restored():
 def test_same_seed_same_history():
     a, b = train(epochs=3), train(epochs=3)
     assert a[1] == b[1] and a[2] == b[2]
+
+
+def test_the_loop_written_by_hand_gives_the_same_history():
+    """What notebook 02 shows: the package's loop is the textbook loop."""
+    result = train(epochs=2)
+    cu.seed_everything(0)
+    model = tiny_net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    data, criterion = loaders(), nn.NLLLoss()
+    val_accs = []
+    for _ in range(2):
+        model.train()
+        for x, y in data["train"]:
+            optimizer.zero_grad()
+            criterion(model(x), y).backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            correct = sum((model(x).argmax(1) == y).sum().item() for x, y in data["val"])
+        val_accs.append(correct / len(data["val"].dataset))
+    assert val_accs == pytest.approx(result[2]["val"], abs=1e-12)
 
 
 def test_interrupt_returns_partial_history(capsys):
@@ -92,37 +113,45 @@ def test_interrupt_returns_partial_history(capsys):
         model, nn.NLLLoss(), optimizer, data, 10, log_interval=0, progress=False
     )
     assert result.history.interrupted and len(losses["train"]) == 2
-    assert "Interrupted during epoch 2" in capsys.readouterr().out
+    assert "history of 2 epoch(s)" in capsys.readouterr().out
 
 
-def test_nan_loss_stops_with_advice():
-    with pytest.raises(cu.TrainingDiverged, match="lower learning rate"):
-        train(lr=float("nan"))
+@pytest.mark.parametrize("step", ["batch", "epoch"])
+def test_the_caller_says_how_the_scheduler_steps(step):
+    cu.seed_everything(0)
+    model = tiny_net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    data = loaders()
+    scheduler = cu.recipes.triangle_schedule(optimizer, 0.1, total_steps=2 * len(data["train"]), warmup=0.25)
+    result = cu.train_val_model(
+        model, nn.NLLLoss(), optimizer, data, 2, scheduler, log_interval=0, step=step, progress=False
+    )
+    # a per-step LambdaLR: stepped every batch only when the caller says so
+    assert scheduler.last_epoch == (2 * len(data["train"]) if step == "batch" else 2)
+    if step == "batch":
+        assert result.history.lrs[-1] == pytest.approx(0.0)
 
 
-def test_onecycle_steps_every_batch():
+def test_onecycle_anneals_when_stepped_every_batch():
     cu.seed_everything(0)
     model = tiny_net()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     data = loaders()
     scheduler = cu.one_cycle(optimizer, 0.1, epochs=2, steps_per_epoch=len(data["train"]))
-    _, _, _ = result = cu.train_val_model(
-        model, nn.NLLLoss(), optimizer, data, 2, scheduler, log_interval=0, progress=False
+    result = cu.train_val_model(
+        model, nn.NLLLoss(), optimizer, data, 2, scheduler, log_interval=0, step="batch", progress=False
     )
-    assert scheduler.last_epoch == 2 * len(data["train"])  # one step per batch
-    assert max(result.history.lrs) <= 0.1 and result.history.lrs[-1] < 0.01  # annealed
+    assert max(result.history.lrs) <= 0.1 and result.history.lrs[-1] < 0.01
 
 
-def test_missing_validation_loader_is_explained():
+def test_reduce_on_plateau_steps_with_the_validation_loss():
+    cu.seed_everything(0)
     model = tiny_net()
-    with pytest.raises(ValueError, match="'val'"):
-        cu.train_val_model(
-            model,
-            nn.NLLLoss(),
-            torch.optim.SGD(model.parameters(), 0.1),
-            {"train": loaders()["train"]},
-            1,
-        )
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=0, factor=0.5)
+    train_kwargs = dict(log_interval=0, step="val_loss", progress=False)
+    cu.train_val_model(model, nn.NLLLoss(), optimizer, loaders(), 2, plateau, **train_kwargs)
+    assert plateau.best < float("inf")  # it saw validation losses
 
 
 def test_segmentation_metrics():
@@ -138,8 +167,51 @@ def test_segmentation_metrics():
     assert torch.isfinite(loss) and loss > 0
 
 
+def test_confusion_matrix_counts():
+    matrix = cu.confusion_matrix(torch.tensor([0, 1, 1, 2]), torch.tensor([0, 1, 2, 2]), 3)
+    assert matrix.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+
+
+def test_predict_and_flip_tta():
+    model = tiny_net().eval()
+    outputs, targets = cu.predict(model, loaders()["val"])
+    assert outputs.shape == (64, 4) and torch.equal(targets, blobs(64, seed=1).y)
+    x = torch.randn(3, 1, 8, 8)
+    tta = cu.FlipTTA(model, dense=False)(x)
+    assert torch.allclose(tta, (model(x) + model(x.flip(-1))) / 2)
+    dense_model = nn.Conv2d(1, 1, 3, padding=1)
+    dense = cu.FlipTTA(dense_model, dense=True)(x)
+    assert torch.allclose(dense, (dense_model(x) + dense_model(x.flip(-1)).flip(-1)) / 2, atol=1e-6)
+
+
+def test_make_optimizer_builds_each_kind_and_param_groups():
+    params = [nn.Parameter(torch.zeros(2))]
+    kinds = {
+        name: type(cu.make_optimizer(name, params, 0.1)) for name in ("sgd", "nesterov", "adam", "adamw")
+    }
+    assert kinds == {
+        "sgd": torch.optim.SGD,
+        "nesterov": torch.optim.SGD,
+        "adam": torch.optim.Adam,
+        "adamw": torch.optim.AdamW,
+    }
+    assert cu.make_optimizer("nesterov", params, 0.1).param_groups[0]["nesterov"] is True
+    groups = [
+        {"params": [nn.Parameter(torch.zeros(1))], "lr": 0.01},
+        {"params": [nn.Parameter(torch.zeros(1))]},
+    ]
+    opt = cu.make_optimizer("adam", groups, 0.1)
+    assert [g["lr"] for g in opt.param_groups] == [0.01, 0.1]
+
+
+def test_bf16_autocast_on_the_cpu_trains_and_evaluates():
+    result = train(epochs=2, amp=True)
+    assert result[2]["val"][-1] > 0.5
+    assert cu.evaluate(result[0], loaders()["val"], amp=True)["acc"] > 0.5
+
+
 def test_checkpoint_round_trip(tmp_path):
-    model = cu.build_model("lenet5")
+    model = cu.LeNet5()
     path = cu.save_checkpoint(tmp_path / "m.pt", model, epoch=3, metrics={"val_acc": 0.5})
     x = torch.randn(2, 1, 28, 28)
     loaded, meta = cu.load_checkpoint(path)  # rebuilt from the metadata
@@ -148,89 +220,77 @@ def test_checkpoint_round_trip(tmp_path):
     assert not list(tmp_path.glob(".m.pt.*"))  # no temporary file left behind
 
 
+def test_any_course_model_built_directly_saves_and_reloads(tmp_path):
+    unet = cu.UNet(3, 1, base_channels=4, batch_norm=True)  # no registry call, no attributes set by hand
+    path = cu.save_checkpoint(tmp_path / "unet.pt", unet)
+    loaded, meta = cu.load_checkpoint(path)
+    assert meta["model_args"] == unet.model_args and isinstance(loaded, cu.UNet)
+    x = torch.randn(1, 3, 16, 16)
+    assert torch.equal(unet.eval()(x), loaded.eval()(x))
+    plain = cu.ResNet("plain", [1, 1, 1])
+    loaded, _ = cu.load_checkpoint(cu.save_checkpoint(tmp_path / "plain.pt", plain))
+    assert isinstance(loaded.layer1[0], cu.PlainBlock)
+
+
 def test_checkpoint_into_the_wrong_architecture(tmp_path):
-    path = cu.save_checkpoint(tmp_path / "m.pt", cu.build_model("lenet5"))
+    path = cu.save_checkpoint(tmp_path / "m.pt", cu.LeNet5())
     with pytest.raises(cu.CheckpointError, match="lenet5"):
-        cu.load_checkpoint(path, cu.build_model("minivgg"))
-    with pytest.raises(cu.CheckpointError, match="do not fit"):
-        cu.load_checkpoint(path, cu.MiniVGGNet())  # a model without registry metadata
+        cu.load_checkpoint(path, cu.MiniVGGNet())
+    with pytest.raises(cu.CheckpointError, match="dropout=0.5"):
+        cu.load_checkpoint(path, cu.LeNet5(dropout=0.5))  # same weights, another network
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(cu.CheckpointError, match="Cannot read"):
         cu.load_checkpoint(tmp_path / "bad.pt")
 
 
-@pytest.mark.parametrize("layout", [[], ["--channels-last"]])
-def test_command_line_trains_and_writes(tiny_data_dir, tmp_path, layout):
+def test_the_packaged_checkpoint_loads_and_is_verified(monkeypatch, tmp_path):
+    model, meta = cu.load_pretrained("resnet14_cifar10")
+    assert isinstance(model, cu.ResNet) and meta["model_args"]["layers"] == [2, 2, 2]
+    assert meta["report"]["test"]["acc"] == meta["metrics"]["test"]["acc"]
+    from course_utils import pretrained
+
+    corrupt = tmp_path / "resnet14_cifar10.pt"
+    corrupt.write_bytes((pretrained.FOLDER / "resnet14_cifar10.pt").read_bytes()[:-10])
+    (tmp_path / "resnet14_cifar10.json").write_bytes(
+        (pretrained.FOLDER / "resnet14_cifar10.json").read_bytes()
+    )
+    monkeypatch.setattr(pretrained, "FOLDER", tmp_path)
+    with pytest.raises(cu.CheckpointError, match="resnet14_cifar10.pt is corrupt"):
+        cu.load_pretrained("resnet14_cifar10")
+    corrupt.unlink()
+    with pytest.raises(cu.CheckpointError, match="resnet14_cifar10.pt is missing"):
+        cu.load_pretrained("resnet14_cifar10")
+    with pytest.raises(ValueError, match="available"):
+        cu.load_pretrained("alexnet")
+
+
+def run_cli(tmp_path, *options):
     from course_utils.train.cli import main
 
     out = tmp_path / "run" / "lenet"
-    report = main(
-        [
-            "--model",
-            "lenet5",
-            "--data",
-            "mnist",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "64",
-            "--lr",
-            "0.01",
-            "--val-size",
-            "50",
-            "--out",
-            str(out),
-            "--quiet",
-            "--device",
-            "cpu",
-            *layout,
-        ]
-    )
+    base = ["--model", "lenet5", "--data", "mnist", "--epochs", "1", "--batch-size", "64", "--lr", "0.01"]
+    report = main([*base, "--val-size", "50", "--out", str(out), "--quiet", "--device", "cpu", *options])
+    return out, report
+
+
+@pytest.mark.parametrize("layout", [[], ["--channels-last"]])
+def test_command_line_trains_and_writes(tiny_data_dir, tmp_path, layout):
+    out, report = run_cli(tmp_path, *layout)
     saved = json.loads(out.with_suffix(".json").read_text())
     assert saved["test"] == report["test"] and len(saved["history"]["losses"]["train"]) == 1
     model, meta = cu.load_checkpoint(out.with_suffix(".pt"))
     assert meta["extra"]["recipe"]["model"] == "lenet5"
-    assert meta["extra"]["recipe"]["channels_last"] is bool(layout)
+    assert meta["extra"]["options"]["channels_last"] is bool(layout)
 
 
-def test_lovasz_hinge_scores_the_overlap_and_skips_ignored_pixels():
-    target = torch.tensor([[[1, 1], [0, 255]]], dtype=torch.uint8)
-    right = torch.tensor([[[4.0, 4.0], [-4.0, 9.0]]])
-    loss = cu.LovaszHingeLoss()
-    assert loss(right, target).item() == 0.0  # confident and right: no hinge error
-    wrong = -right
-    assert loss(wrong, target) > loss(torch.zeros(1, 2, 2), target) > 0  # unsure is cheaper than wrong
-    other_ignored = right.clone()
-    other_ignored[0, 1, 1] = -50.0  # the ignored pixel changes, the loss must not
-    assert loss(other_ignored, target) == loss(right, target)
-    logits = torch.tensor([[[[0.1, 0.2], [0.3, 0.0]]]], requires_grad=True)  # distinct errors: no ties
-    loss(logits, target).backward()
-    assert logits.grad[0, 0, 1, 1] == 0 and logits.grad[0, 0, 0, 0] < 0 < logits.grad[0, 0, 1, 0]
+def test_command_line_trains_the_unet_recipe(tiny_data_dir, tmp_path):
+    from course_utils.train.cli import main
 
-
-def test_ema_keeps_the_average_of_the_weights():
-    """Two steps with decay 0.5: the kept model is the mean of the weights after step 1 and 2."""
-    data = {
-        "train": cu.TensorLoader(blobs(64), 32, (0.3,), (0.2,), shuffle=True, seed=0),
-        "val": cu.TensorLoader(blobs(32, seed=1), 32, (0.3,), (0.2,)),
-    }
-    cu.seed_everything(0)
-    model = tiny_net()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    result = cu.train_val_model(
-        model, nn.NLLLoss(), optimizer, data, 1, log_interval=0, progress=False, ema_decay=0.5
+    out = tmp_path / "unet"
+    report = main(["--recipe", "unet", "--epochs", "1", "--val-size", "5", "--out", str(out), "--quiet"])
+    assert set(report["test"]) == {"loss", "iou"} and report["recipe"]["loss"] == "bce_dice"
+    model, meta = cu.load_checkpoint(out.with_suffix(".pt"))
+    assert (
+        isinstance(model, cu.UNet)
+        and meta["model_args"]["base_channels"] == cu.recipes.UNET.model_args["base_channels"]
     )
-    cu.seed_everything(0)
-    manual = tiny_net()
-    optimizer = torch.optim.SGD(manual.parameters(), lr=0.1)
-    snapshots = []
-    for x, y in cu.TensorLoader(blobs(64), 32, (0.3,), (0.2,), shuffle=True, seed=0):
-        optimizer.zero_grad()
-        nn.NLLLoss()(manual(x), y).backward()
-        optimizer.step()
-        snapshots.append([p.detach().clone() for p in manual.parameters()])
-    for kept, first, second in zip(result[0].parameters(), *snapshots, strict=True):
-        assert torch.allclose(kept, (first + second) / 2, atol=1e-6)
-        assert not torch.allclose(kept, second)  # not simply the last weights
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        train(epochs=1, ema_decay=1.5)

@@ -1,15 +1,20 @@
-"""The course's models and a registry to build them by name (used by checkpoints and the CLI)."""
+"""The course's models and a registry to build them by name (used by checkpoints and the CLI).
+
+Each model is a :class:`~course_utils.models.base.CourseModel`: it records its constructor
+arguments as ``model.model_args``, so a checkpoint can rebuild it.
+"""
 
 from __future__ import annotations
 
 import torch.nn as nn
 
+from .base import CourseModel
 from .classic import LeNet5, MiniVGGNet, conv_output_size
-from .resnet import Residual, ResidualBlock, ResNet, ResNet9, conv3x3
+from .resnet import BLOCKS, PlainBlock, ResidualBlock, ResNet, ResNet9, conv3x3
 from .summary import count_parameters, summary
 from .unet import UNet
 
-MODELS: dict[str, type[nn.Module]] = {
+MODELS: dict[str, type[CourseModel]] = {
     "lenet5": LeNet5,
     "minivgg": MiniVGGNet,
     "resnet": ResNet,
@@ -18,13 +23,33 @@ MODELS: dict[str, type[nn.Module]] = {
 }
 
 
+def model_name(model: nn.Module) -> str:
+    """The registry name of ``model``'s class (e.g. ``"unet"``); ValueError for an unregistered one."""
+    for name, cls in MODELS.items():
+        if type(model) is cls:
+            return name
+    raise ValueError(
+        f"{type(model).__name__} is not a registered course model ({sorted(MODELS)}). Add it to "
+        "course_utils.models.MODELS (and derive it from CourseModel) so that checkpoints can rebuild it."
+    )
+
+
+def build_model(arch: str, **model_args) -> CourseModel:
+    """Build a registered model by name, e.g. ``build_model("resnet", layers=[2, 2, 2])``."""
+    if arch not in MODELS:
+        raise ValueError(f"Unknown model {arch!r}; expected one of {sorted(MODELS)}.")
+    return MODELS[arch](**model_args)
+
+
 class FlipTTA(nn.Module):
     """Test-time augmentation: average the outputs for an image and its left-right mirror.
 
-    For segmentation (``dense=True``) the mirrored prediction is flipped back before averaging.
+    ``dense=False`` (classification, outputs (N, classes)): the two outputs are averaged as they are.
+    ``dense=True`` (segmentation, outputs (N, C, H, W)): the mirrored prediction is flipped back
+    first, so that pixels line up. The caller states which.
     """
 
-    def __init__(self, model: nn.Module, dense: bool = False):
+    def __init__(self, model: nn.Module, dense: bool):
         super().__init__()
         self.model, self.dense = model, dense
 
@@ -33,29 +58,22 @@ class FlipTTA(nn.Module):
         return (self.model(x) + (mirrored.flip(-1) if self.dense else mirrored)) / 2
 
 
-def build_model(arch: str, **kwargs) -> nn.Module:
-    """Build a registered model by name and remember how (``model.arch``, ``model.arch_kwargs``),
-    so that a checkpoint can rebuild it. Example: ``build_model("resnet", layers=[2, 2, 2])``.
-    """
-    if arch not in MODELS:
-        raise ValueError(f"Unknown model {arch!r}; expected one of {sorted(MODELS)}.")
-    model = MODELS[arch](**kwargs)
-    model.arch, model.arch_kwargs = arch, dict(kwargs)
-    return model
-
-
 __all__ = [
+    "BLOCKS",
     "MODELS",
+    "CourseModel",
+    "FlipTTA",
     "LeNet5",
     "MiniVGGNet",
+    "PlainBlock",
     "ResNet",
     "ResNet9",
-    "Residual",
     "ResidualBlock",
     "UNet",
     "build_model",
     "conv3x3",
     "conv_output_size",
     "count_parameters",
+    "model_name",
     "summary",
 ]

@@ -1,6 +1,7 @@
 """LeNet-5 and a small VGG-style network: stacks of convolutions, then a fully connected head.
 
-Both keep the seed's ``layers`` tuple ``(in_channels, conv1, conv2, fc_in, fc1, fc2, classes)``, but
+Both keep the reference chapter's ``layers`` tuple
+``(in_channels, conv1, conv2, fc_in, fc1, fc2, classes)``, but
 ``fc_in`` (the flattened size after the convolutions) is computed from the input size: pass ``None``
 or the right number. Both return log-probabilities (use ``nn.NLLLoss``). ``batch_norm=True`` adds
 batch-norm after each convolution and ``dropout=p`` drops FC activations; both are off by default
@@ -13,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .base import CourseModel
+
 Layers = tuple[int, int, int, int | None, int, int, int]
 
 
@@ -21,7 +24,7 @@ def conv_output_size(size: int, kernel: int, padding: int = 0, stride: int = 1) 
     return (size - kernel + 2 * padding) // stride + 1
 
 
-def check_input(model: nn.Module, x: torch.Tensor) -> None:
+def _check_input(model: nn.Module, x: torch.Tensor) -> None:
     """Fail early, naming the shape the model was built for and the one it got."""
     expected = (model.in_channels, model.input_size, model.input_size)
     if x.dim() != 4 or tuple(x.shape[1:]) != expected:
@@ -32,17 +35,23 @@ def check_input(model: nn.Module, x: torch.Tensor) -> None:
         )
 
 
-def norm(channels: int, enabled: bool) -> nn.Module:
+def _norm(channels: int, enabled: bool) -> nn.Module:
     """Batch-norm after a convolution when enabled; otherwise a no-op with no parameters."""
     return nn.BatchNorm2d(channels) if enabled else nn.Identity()
 
 
-def resolve_layers(name: str, layers, in_channels, num_classes, input_size, fc_in_for) -> tuple:
-    """Merge the seed-style ``layers`` tuple with the keyword arguments and compute ``fc_in``."""
+def _resolve_layers(name: str, layers, in_channels, num_classes, input_size, fc_in_for) -> tuple:
+    """Merge the reference-chapter-style ``layers`` tuple with the keyword arguments and compute ``fc_in``."""
     if len(layers) != 7:
         raise ValueError(
             f"{name}: layers must have 7 entries "
             f"(in, conv1, conv2, fc_in, fc1, fc2, classes), got {len(layers)}."
+        )
+    bad = [v for i, v in enumerate(layers) if i != 3 and not (isinstance(v, int) and v > 0)]
+    if bad:
+        raise ValueError(
+            f"{name}: layers must hold positive whole numbers (fc_in may be None), got {tuple(layers)}. "
+            "Use e.g. (1, 6, 16, None, 120, 84, 10)."
         )
     in_channels = in_channels or layers[0]
     num_classes = num_classes or layers[6]
@@ -60,20 +69,30 @@ def resolve_layers(name: str, layers, in_channels, num_classes, input_size, fc_i
     return in_channels, layers[1], layers[2], fc_in, layers[4], layers[5], num_classes, input_size
 
 
-class ConvClassifier(nn.Module):
-    """What LeNet5 and MiniVGGNet share: the seed-style ``layers`` tuple, the input check and the
+class ConvClassifier(CourseModel):
+    """What LeNet5 and MiniVGGNet share: the reference-chapter-style ``layers`` tuple, the input check and the
     fully connected head. Subclasses build their convolutions and define ``features(x)``, which maps
     the input to the last feature maps (N, conv2 channels, side, side)."""
 
     def __init__(self, layers, in_channels, num_classes, input_size, side_after_convs):
         super().__init__()
-        sizes = resolve_layers(
+        sizes = _resolve_layers(
             type(self).__name__, layers, in_channels, num_classes, input_size, side_after_convs
         )
         self.in_channels, c1, c2, fc_in, f1, f2, self.num_classes, self.input_size = sizes
         self.layers = (self.in_channels, c1, c2, fc_in, f1, f2, self.num_classes)
 
-    def build_head(self, dropout: float) -> None:
+    def _canonical_args(self, args: dict) -> dict:
+        # LeNet5(), LeNet5(in_channels=1) and LeNet5((1, 6, 16, 400, 120, 84, 10)) are one network:
+        # record the resolved layers tuple and input size.
+        return args | {
+            "layers": list(self.layers),
+            "in_channels": None,
+            "num_classes": None,
+            "input_size": self.input_size,
+        }
+
+    def _build_head(self, dropout: float) -> None:
         """FC fc_in -> f1 -> f2 -> classes, with dropout after the hidden layers (called after the convs,
         so that printing the model lists the layers in order)."""
         fc_in, f1, f2, classes = self.layers[3:]
@@ -83,7 +102,7 @@ class ConvClassifier(nn.Module):
         self.fc3 = nn.Linear(f2, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(self, x)
+        _check_input(self, x)
         x = torch.flatten(self.features(x), 1)
         x = self.dropout(F.relu(self.fc1(x)))
         x = self.dropout(F.relu(self.fc2(x)))
@@ -113,8 +132,8 @@ class LeNet5(ConvClassifier):
         c_in, c1, c2 = self.layers[:3]
         self.conv1 = nn.Conv2d(c_in, c1, 5, padding=2)  # same size
         self.conv2 = nn.Conv2d(c1, c2, 5)  # size - 4
-        self.bn1, self.bn2 = norm(c1, batch_norm), norm(c2, batch_norm)
-        self.build_head(dropout)
+        self.bn1, self.bn2 = _norm(c1, batch_norm), _norm(c2, batch_norm)
+        self._build_head(dropout)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
@@ -144,9 +163,9 @@ class MiniVGGNet(ConvClassifier):
         self.conv12 = nn.Conv2d(c1, c1, 3)
         self.conv21 = nn.Conv2d(c1, c2, 3)
         self.conv22 = nn.Conv2d(c2, c2, 3, padding=1)
-        self.bn11, self.bn12 = norm(c1, batch_norm), norm(c1, batch_norm)
-        self.bn21, self.bn22 = norm(c2, batch_norm), norm(c2, batch_norm)
-        self.build_head(dropout)
+        self.bn11, self.bn12 = _norm(c1, batch_norm), _norm(c1, batch_norm)
+        self.bn21, self.bn22 = _norm(c2, batch_norm), _norm(c2, batch_norm)
+        self._build_head(dropout)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.bn11(self.conv11(x)))

@@ -1,4 +1,4 @@
-"""Residual networks for CIFAR-10: the seed's small ``ResNet`` and the DAWNBench ``ResNet9``.
+"""Residual networks for CIFAR-10: the reference chapter's small ``ResNet`` and the DAWNBench ``ResNet9``.
 
 Both return log-probabilities. ``nn.NLLLoss`` trains them; so does ``nn.CrossEntropyLoss`` (for
 label smoothing), because ``log_softmax`` of log-probabilities gives them back unchanged.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .base import CourseModel
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -22,6 +24,8 @@ class ResidualBlock(nn.Module):
     (N, C_in, H, W) -> (N, C_out, H / stride, W / stride). The shortcut is the identity, or
     ``downsample`` (conv3x3 + batch-norm) when the shape changes.
     """
+
+    registry_name = "basic"  # how ResNet(block=...) and checkpoints name it
 
     def __init__(
         self,
@@ -45,25 +49,52 @@ class ResidualBlock(nn.Module):
         return self.relu(out + shortcut)
 
 
-class ResNet(nn.Module):
+class PlainBlock(ResidualBlock):
+    """:class:`ResidualBlock` without the shortcut: ``relu(bn(conv(relu(bn(conv(x))))))``.
+
+    The same layers and parameters (``downsample`` is accepted and ignored), so a ``ResNet`` built
+    from it is a *plain* network of the same depth and width: the control for skip connections.
+    """
+
+    registry_name = "plain"
+
+    def __init__(self, in_channels, out_channels, stride=1, downsample=None):
+        super().__init__(in_channels, out_channels, stride, downsample=None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+
+
+BLOCKS: dict[str, type[nn.Module]] = {"basic": ResidualBlock, "plain": PlainBlock}
+
+
+class ResNet(CourseModel):
     """ResNet for 32x32 images (He et al. 2015, section 4.2): stem 16 channels, three stages of
     ``layers[i]`` blocks with 16, 32 and 64 channels (stages 2 and 3 halve the size), global average
-    pooling, linear classifier. ``ResNet(ResidualBlock, [2, 2, 2])`` ("ResNet-14") has 195,738
-    parameters.
+    pooling, linear classifier. ``ResNet("basic", [2, 2, 2])`` ("ResNet-14", also spelt
+    ``ResNet(ResidualBlock, [2, 2, 2])``) has 195,738 parameters; ``ResNet("plain", ...)`` is the
+    same network without skip connections. Depth = 6 * blocks per stage + 2.
 
-    Input (N, 3, 32, 32) -> log-probabilities (N, num_classes).
+    Input (N, C, H, W), e.g. (N, 3, 32, 32) -> log-probabilities (N, num_classes).
     """
 
     def __init__(
         self,
-        block: type[nn.Module] = ResidualBlock,
+        block: str | type[nn.Module] = "basic",
         layers=(2, 2, 2),
         num_classes: int = 10,
         in_channels: int = 3,
     ):
         super().__init__()
-        if len(layers) != 3:
-            raise ValueError(f"ResNet has three stages: layers needs 3 block counts, got {layers}.")
+        if isinstance(block, str):
+            if block not in BLOCKS:
+                raise ValueError(f"block must be one of {sorted(BLOCKS)} (or a block class), got {block!r}.")
+            block = BLOCKS[block]
+        if len(layers) != 3 or not all(isinstance(n, int) and n > 0 for n in layers):
+            raise ValueError(
+                "ResNet has three stages: layers needs 3 positive block counts, e.g. [2, 2, 2], "
+                f"got {layers}."
+            )
         self.in_channels = 16
         self.conv = conv3x3(in_channels, 16)
         self.bn = nn.BatchNorm2d(16)
@@ -92,7 +123,7 @@ class ResNet(nn.Module):
         return F.log_softmax(self.fc(out), dim=1)
 
 
-def conv_bn(
+def _conv_bn(
     in_channels: int, out_channels: int, pool: bool = False, pool_first: bool = False
 ) -> nn.Sequential:
     """conv3x3 -> batch-norm -> ReLU (-> max-pool 2): ResNet9's unit.
@@ -108,7 +139,7 @@ def conv_bn(
     return nn.Sequential(*layers)
 
 
-class Residual(nn.Module):
+class _Residual(nn.Module):
     """``x + f(x)``."""
 
     def __init__(self, inner: nn.Module):
@@ -119,13 +150,13 @@ class Residual(nn.Module):
         return x + self.inner(x)
 
 
-class ResNet9(nn.Module):
+class ResNet9(CourseModel):
     """The DAWNBench CIFAR-10 network (Page, "How to train your ResNet").
 
     prep 64 -> layer1 128 (pool) + residual -> layer2 256 (pool) -> layer3 512 (pool) + residual ->
     global max-pool -> linear -> ``* scale``. The small output scale (0.125) keeps early logits
     small, which trains better with a high learning rate. (N, 3, 32, 32) -> log-probabilities.
-    ``pool_first``: pool before batch-norm and ReLU in the three pooling units (see :func:`conv_bn`),
+    ``pool_first``: pool before batch-norm and ReLU in the three pooling units (see :func:`_conv_bn`),
     as in Page's final network; same parameters, less memory traffic.
     """
 
@@ -134,15 +165,15 @@ class ResNet9(nn.Module):
     ):
         super().__init__()
         self.scale = scale
-        self.prep = conv_bn(in_channels, 64)  # (N, 64, 32, 32)
+        self.prep = _conv_bn(in_channels, 64)  # (N, 64, 32, 32)
         self.layer1 = nn.Sequential(
-            conv_bn(64, 128, pool=True, pool_first=pool_first),
-            Residual(nn.Sequential(conv_bn(128, 128), conv_bn(128, 128))),
+            _conv_bn(64, 128, pool=True, pool_first=pool_first),
+            _Residual(nn.Sequential(_conv_bn(128, 128), _conv_bn(128, 128))),
         )
-        self.layer2 = conv_bn(128, 256, pool=True, pool_first=pool_first)  # (N, 256, 8, 8)
+        self.layer2 = _conv_bn(128, 256, pool=True, pool_first=pool_first)  # (N, 256, 8, 8)
         self.layer3 = nn.Sequential(
-            conv_bn(256, 512, pool=True, pool_first=pool_first),
-            Residual(nn.Sequential(conv_bn(512, 512), conv_bn(512, 512))),
+            _conv_bn(256, 512, pool=True, pool_first=pool_first),
+            _Residual(nn.Sequential(_conv_bn(512, 512), _conv_bn(512, 512))),
         )
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.fc = nn.Linear(512, num_classes, bias=False)

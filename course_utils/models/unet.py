@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .base import CourseModel
 
-def double_conv(in_channels: int, out_channels: int, batch_norm: bool = False) -> nn.Sequential:
+
+def _double_conv(in_channels: int, out_channels: int, batch_norm: bool = False) -> nn.Sequential:
     """Two 3x3 convolutions (padding 1, size kept), each followed by (batch-norm and) ReLU."""
     layers: list[nn.Module] = []
     for c_in in (in_channels, out_channels):
@@ -17,7 +19,7 @@ def double_conv(in_channels: int, out_channels: int, batch_norm: bool = False) -
     return nn.Sequential(*layers)
 
 
-class UNet(nn.Module):
+class UNet(CourseModel):
     """U-Net with 4 down blocks, a bottleneck and 4 up blocks.
 
     Down block ``i`` has ``base_channels * 2**i`` channels and is followed by max-pooling; each up
@@ -37,19 +39,26 @@ class UNet(nn.Module):
         batch_norm: bool = False,
     ):
         super().__init__()
+        for name, value in (
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("base_channels", base_channels),
+        ):
+            if not (isinstance(value, int) and value > 0):
+                raise ValueError(f"UNet: {name} must be a positive whole number, got {value!r}.")
         widths = [base_channels * 2**i for i in range(5)]  # 64, 128, 256, 512, 1024
         self.down = nn.ModuleList()
         c_in = in_channels
         for width in widths[:4]:
-            self.down.append(double_conv(c_in, width, batch_norm))
+            self.down.append(_double_conv(c_in, width, batch_norm))
             c_in = width
         self.pool = nn.MaxPool2d(2)
-        self.bottleneck = double_conv(widths[3], widths[4], batch_norm)
+        self.bottleneck = _double_conv(widths[3], widths[4], batch_norm)
         self.upsample = nn.ModuleList()
         self.up = nn.ModuleList()
         for width in reversed(widths[:4]):
             self.upsample.append(nn.ConvTranspose2d(width * 2, width, kernel_size=2, stride=2))
-            self.up.append(double_conv(width * 2, width, batch_norm))  # skip doubles the input
+            self.up.append(_double_conv(width * 2, width, batch_norm))  # skip doubles the input
         self.head = nn.Conv2d(widths[0], out_channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -2,15 +2,7 @@
 (``python -m course_utils.train --help``)."""
 
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-from .loop import (
-    History,
-    TrainingDiverged,
-    TrainResult,
-    evaluate,
-    predict,
-    run_epoch,
-    train_val_model,
-)
+from .loop import History, TrainingDiverged, TrainResult, evaluate, predict, run_epoch, train_val_model
 
 __all__ = [
     "CheckpointError",

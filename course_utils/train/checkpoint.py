@@ -1,14 +1,15 @@
-"""Checkpoints that say what they hold: weights plus the architecture, metrics and versions.
+"""Checkpoints that say what they hold: weights, the model's name and ``model_args``, metrics, versions.
 
-Files are written atomically (a temporary file renamed into place, so an interrupted save never
-leaves half a file) and read with ``torch.load(weights_only=True)``, which refuses to run code.
+Every course model records its constructor arguments (``model.model_args``), so any course model can
+be saved however it was built, and :func:`load_checkpoint` rebuilds it (as nanoGPT's checkpoints
+carry ``model_args``). Files are written atomically and read with ``torch.load(weights_only=True)``,
+which refuses to run code hidden in a file.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,34 +17,36 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from ..config import get_profile
-from ..models import MODELS, build_model
+from .._io import atomic_write
+from ..models import MODELS, build_model, model_name
 
-FORMAT_VERSION = 1
-PLAIN_TYPES = (str, int, float, bool, type(None))
+__all__ = ["CheckpointError", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
+
+FORMAT_VERSION = 2  # 1: "arch_kwargs" as passed to build_model; 2: "model_args", defaults filled in
+_PLAIN_TYPES = (str, int, float, bool, type(None))
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint cannot be written, read, or loaded into the given model."""
 
 
-def check_plain(value, where: str) -> None:
+def _check_plain(value, where: str) -> None:
     """Metadata must be plain Python data, or ``weights_only=True`` could not read it back."""
     if isinstance(value, dict):
         for k, v in value.items():
-            check_plain(k, where)
-            check_plain(v, f"{where}[{k!r}]")
+            _check_plain(k, where)
+            _check_plain(v, f"{where}[{k!r}]")
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
-            check_plain(v, f"{where}[{i}]")
-    elif type(value) not in PLAIN_TYPES:  # exact types: subclasses do not load with weights_only
+            _check_plain(v, f"{where}[{i}]")
+    elif type(value) not in _PLAIN_TYPES:  # exact types: subclasses do not load with weights_only
         raise CheckpointError(
             f"{where} is a {type(value).__name__}; checkpoint metadata must be plain data "
             "(str, int, float, bool, None, lists, tuples, dicts)."
         )
 
 
-def library_versions() -> dict[str, str]:
+def _library_versions() -> dict[str, str]:
     from .. import __version__
 
     # str(): torch.__version__ is a str subclass that weights_only loading refuses
@@ -55,6 +58,11 @@ def library_versions() -> dict[str, str]:
     }
 
 
+def _complete_args(arch: str, args: dict) -> dict:
+    """``args`` with the constructor's defaults filled in: what a model built with them records."""
+    return build_model(arch, **args).model_args if arch in MODELS else args
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     model: nn.Module,
@@ -64,82 +72,94 @@ def save_checkpoint(
     history: dict | None = None,
     extra: dict | None = None,
 ) -> Path:
-    """Save ``model``'s weights and metadata to ``path`` atomically; return the path.
+    """Save ``model``'s weights, its registry name and ``model_args`` to ``path``; return the path.
 
-    The architecture is taken from ``model.arch``/``model.arch_kwargs``, which
-    :func:`course_utils.models.build_model` sets, so :func:`load_checkpoint` can rebuild the model.
+    The write is atomic: on any failure (a read-only folder, a full disk) a :class:`CheckpointError`
+    names the path, and a file already there is left intact.
     """
     path = Path(path)
+    try:
+        arch = model_name(model)
+    except ValueError as err:
+        raise CheckpointError(f"Cannot save {path}: {err}") from err
     meta = {
         "format": FORMAT_VERSION,
-        "arch": getattr(model, "arch", type(model).__name__),
-        "arch_kwargs": getattr(model, "arch_kwargs", {}),
+        "arch": arch,
+        "model_args": model.model_args,
         "epoch": epoch,
         "metrics": metrics or {},
         "history": history or {},
-        "profile": get_profile().name,
-        "versions": library_versions(),
+        "versions": _library_versions(),
         "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "extra": extra or {},
     }
-    check_plain(meta, "metadata")
+    _check_plain(meta, "metadata")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
     try:
-        torch.save({"meta": meta, "state_dict": state}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        atomic_write(path, lambda file: torch.save({"meta": meta, "state_dict": state}, file))
+    except OSError as err:
+        raise CheckpointError(
+            f"Cannot write the checkpoint {path}: {err.strerror or err}. Choose a folder you can write to; "
+            "any earlier file at that path is unchanged."
+        ) from err
     return path
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
-    """The raw ``{"meta", "state_dict"}`` dict of a checkpoint, read safely."""
+    """The raw ``{"meta", "state_dict"}`` dict of a checkpoint, read safely (``weights_only=True``)."""
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"No checkpoint at {path}.")
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint file at {path}.")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
         raise CheckpointError(f"Cannot read checkpoint {path}: {err}") from err
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "meta" not in ckpt:
         raise CheckpointError(f"{path} is not a course checkpoint (no 'meta'/'state_dict').")
+    meta = ckpt["meta"]
+    if "model_args" not in meta:  # format 1 stored the arguments as passed
+        meta["model_args"] = _complete_args(meta["arch"], meta.pop("arch_kwargs", {}))
     return ckpt
 
 
 def load_checkpoint(
     path: str | os.PathLike, model: nn.Module | None = None, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, dict]:
-    """Load a checkpoint into ``model`` (or into a model rebuilt from its metadata).
+    """Load a checkpoint into ``model``, or into a model rebuilt from its ``model_args`` (the default).
 
-    Returns ``(model, meta)``. A model of another architecture gives a :class:`CheckpointError`
-    that names both.
+    Returns ``(model, meta)``. A given model of another architecture, or built with other arguments,
+    is a :class:`CheckpointError` that names both; arguments left at their defaults and the same
+    defaults written out are the same architecture.
     """
     ckpt = read_checkpoint(path)
     meta = ckpt["meta"]
+    arch, args = meta["arch"], meta["model_args"]
     if model is None:
-        if meta["arch"] not in MODELS:
+        if arch not in MODELS:
             raise CheckpointError(
-                f"{path} holds a {meta['arch']!r} model, which is not in the registry "
-                f"({sorted(MODELS)}): build the model yourself and pass it as `model`."
+                f"{path} holds a {arch!r} model, which is not in the registry ({sorted(MODELS)}): "
+                "build the model yourself and pass it as `model`."
             )
-        model = build_model(meta["arch"], **meta["arch_kwargs"])
-    arch = getattr(model, "arch", type(model).__name__)
-    wanted = (meta["arch"], meta["arch_kwargs"])
-    if hasattr(model, "arch_kwargs") and (arch, model.arch_kwargs) != wanted:
-        raise CheckpointError(
-            f"{path} holds {meta['arch']}({meta['arch_kwargs']}) but the model is "
-            f"{arch}({model.arch_kwargs}). Build the same architecture, or call "
-            "load_checkpoint(path) without a model to rebuild it."
+        model = build_model(arch, **args)
+    elif hasattr(model, "model_args"):
+        given = (
+            model_name(model) if type(model) in MODELS.values() else type(model).__name__,
+            model.model_args,
         )
+        if given != (arch, args):
+            raise CheckpointError(
+                f"{path} holds {arch}({_call(args)}) but the model is {given[0]}({_call(given[1])}). Build "
+                "the same architecture, or call load_checkpoint(path) without a model to rebuild it."
+            )
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as err:
         raise CheckpointError(
-            f"{path} holds weights of {meta['arch']}({meta['arch_kwargs']}), which do not fit "
-            f"this {type(model).__name__}:\n{err}"
+            f"{path} holds weights of {arch}({_call(args)}), which do not fit this "
+            f"{type(model).__name__}:\n{err}"
         ) from err
     return model.to(device), meta
+
+
+def _call(args: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in args.items())

@@ -1,55 +1,75 @@
 """``python -m course_utils.train``: train a course model from the shell with the course's own code.
 
-Example (the ResNet of notebook 05)::
+A recipe from ``course_utils/recipes.py`` sets every hyper-parameter; options override them::
 
-    python -m course_utils.train --model resnet --data cifar10 --epochs 30 --batch-size 256 \\
-        --optimizer nesterov --lr 0.1 --weight-decay 5e-4 --schedule onecycle \\
-        --label-smoothing 0.1 --augment --out checkpoints/resnet14_cifar10
+    python -m course_utils.train --recipe resnet14 --out checkpoints/resnet14_cifar10
+    python -m course_utils.train --recipe unet --epochs 30 --out runs/unet_pets
+    python -m course_utils.train --model lenet5 --data mnist --epochs 2 --optimizer adam --lr 0.003 \\
+        --out runs/lenet
 
-It writes ``OUT.pt`` (checkpoint, best validation epoch) and ``OUT.json`` (history, the recipe and
-the test metrics, measured once at the end).
+It writes ``OUT.pt`` (checkpoint of the best validation epoch) and ``OUT.json`` (history, the recipe
+and the test metrics, measured once at the end). An invalid option, missing data or a diverging loss
+ends with a one-line message and a non-zero exit status, and writes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 
+from .._io import atomic_write
 from ..config import get_device, seed_everything
-from ..data import load_cifar10, load_mnist
+from ..data import DatasetError, load_cifar10, load_mnist, load_pets, pets_binary
 from ..loaders import Augment, make_loaders
-from ..models import build_model
-from ..recipes import make_optimizer, one_cycle
-from .checkpoint import save_checkpoint
-from .loop import evaluate, train_val_model
+from ..models import MODELS, build_model
+from ..recipes import OPTIMIZERS, RECIPES, SCHEDULES, Recipe, make_optimizer, make_scheduler
+from .checkpoint import CheckpointError, save_checkpoint
+from .loop import TrainingDiverged, evaluate, train_val_model
 
-DATASETS = {"mnist": load_mnist, "cifar10": load_cifar10}
+DATASETS = {
+    "mnist": load_mnist,
+    "cifar10": load_cifar10,
+    "pets": lambda data_dir, val_size, seed: pets_binary(load_pets(data_dir, val_size, seed)),
+}
+VAL_SIZES = {"mnist": 5000, "cifar10": 5000, "pets": 50}
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """One line, not the usage block: the problem and where to look."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(
         prog="python -m course_utils.train",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", required=True, choices=["lenet5", "minivgg", "resnet", "resnet9"])
-    p.add_argument("--data", required=True, choices=sorted(DATASETS))
-    p.add_argument("--epochs", type=int, required=True)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--optimizer", default="sgd", choices=["sgd", "nesterov", "adam", "adamw"])
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate (peak lr with onecycle)")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--schedule", default="none", choices=["none", "onecycle"])
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--augment", action="store_true", help="random crop (pad 4) + horizontal flip")
-    p.add_argument("--val-size", type=int, default=5000, help="validation images carved from train")
-    p.add_argument("--max-train", type=int, default=None, help="use only the first N train images")
+    p.add_argument("--recipe", choices=sorted(RECIPES), help="start from a recipe of course_utils.recipes")
+    p.add_argument("--model", choices=sorted(MODELS))
+    p.add_argument("--data", choices=sorted(DATASETS))
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
+    p.add_argument("--lr", type=float, help="learning rate (the peak with a schedule)")
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--schedule", choices=SCHEDULES)
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument(
+        "--augment", action=argparse.BooleanOptionalAction, help="the recipe's augmentation (or crop + flip)"
+    )
+    p.add_argument(
+        "--val-size", type=int, help="validation images carved from train (default: 5000; pets 50)"
+    )
+    p.add_argument("--max-train", type=int, help="use only the first N training images")
     p.add_argument("--amp", action="store_true", help="bf16 autocast (see course_utils.fast_bf16)")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory layout")
     p.add_argument("--seed", type=int, default=0)
@@ -57,56 +77,102 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=None, help="default: $COURSE_DATA_DIR or the user cache")
     p.add_argument("--out", required=True, help="output path without extension")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p.parse_args(argv)
+    return p
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
+def _recipe(args: argparse.Namespace, p: argparse.ArgumentParser) -> Recipe:
+    """The recipe named by ``--recipe`` (or a plain one), with the options given on the command line."""
+    base = RECIPES.get(args.recipe)
+    if base is None:
+        missing = [f"--{k}" for k in ("model", "data", "epochs") if getattr(args, k) is None]
+        if missing:
+            p.error(f"without --recipe, give {', '.join(missing)}")
+        base = Recipe(
+            model=args.model,
+            model_args={},
+            data=args.data,
+            epochs=1,
+            batch_size=128,
+            optimizer="sgd",
+            lr=0.01,
+        )
+    changes = {
+        key: getattr(args, key)
+        for key in ("model", "data", "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay")
+        + ("schedule", "label_smoothing")
+        if getattr(args, key) is not None
+    }
+    if args.augment is False:
+        changes["augment"] = None
+    elif args.augment and base.augment is None:
+        changes["augment"] = Augment(crop_padding=4, flip=(changes.get("data", base.data) != "mnist"))
+    for name in ("lr", "momentum", "weight_decay", "label_smoothing"):
+        if name in changes and not math.isfinite(changes[name]):
+            p.error(f"--{name.replace('_', '-')} must be a finite number, got {changes[name]}")
+    try:
+        recipe = base.replace(**changes)
+        probe = [torch.zeros(1, requires_grad=True)]  # checks lr, momentum, weight decay before any work
+        make_optimizer(recipe.optimizer, probe, recipe.lr, recipe.momentum, recipe.weight_decay)
+    except ValueError as err:
+        p.error(str(err))
+    for name in ("val_size", "max_train"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            p.error(f"--{name.replace('_', '-')} must be a positive whole number, got {value}")
+    return recipe
+
+
+def _model_args(recipe: Recipe, data) -> dict:
+    """The recipe's model arguments plus what the data decides (channels, classes, input size)."""
+    channels, size = data.image_shape[0], data.image_shape[1]
+    if recipe.model == "unet":
+        return {"in_channels": channels, "out_channels": 1} | recipe.model_args
+    args = {"num_classes": data.num_classes, "in_channels": channels}
+    if recipe.model in ("lenet5", "minivgg"):
+        args["input_size"] = size
+    return args | recipe.model_args
+
+
+def train(args: argparse.Namespace, recipe: Recipe) -> dict:
+    """Train ``recipe`` as the parsed options say; write the checkpoint and the JSON report."""
     seed_everything(args.seed)
     device = get_device(args.device)
-    data = DATASETS[args.data](args.data_dir, val_size=args.val_size, seed=args.seed)
-    channels, size = data.image_shape[0], data.image_shape[1]
-    kwargs = {"num_classes": data.num_classes, "in_channels": channels}
-    if args.model in ("lenet5", "minivgg"):
-        kwargs["input_size"] = size
+    val_size = args.val_size or VAL_SIZES[recipe.data]
+    data = DATASETS[recipe.data](args.data_dir, val_size=val_size, seed=args.seed)
+    model = build_model(recipe.model, **_model_args(recipe, data))
     layout = torch.channels_last if args.channels_last else torch.contiguous_format
-    model = build_model(args.model, **kwargs).to(device, memory_format=layout)
-    augment = Augment(crop_padding=4, flip=args.data != "mnist") if args.augment else None
+    model = model.to(device, memory_format=layout)
     loaders = make_loaders(
         data,
-        args.batch_size,
-        augment=augment,
+        recipe.batch_size,
+        eval_batch_size=50 if recipe.data == "pets" else 1000,
+        augment=recipe.augment,
         device=device,
         seed=args.seed,
         max_train=args.max_train,
         channels_last=args.channels_last,
     )
-    optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay)
-    scheduler = None
-    if args.schedule == "onecycle":
-        scheduler = one_cycle(optimizer, args.lr, args.epochs, len(loaders["train"]))
-    criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)  # models give log-probs
+    optimizer = make_optimizer(
+        recipe.optimizer, model.parameters(), recipe.lr, recipe.momentum, recipe.weight_decay
+    )
+    scheduler = make_scheduler(recipe, optimizer, len(loaders["train"]))
+    criterion, metric = recipe.criterion(), recipe.metric()
     print(
-        f"{args.model} on {data} | device {device} | {sum(p.numel() for p in model.parameters()):,}"
-        " parameters"
+        f"{recipe.model} on {data} | device {device} | "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters"
     )
     tic = time.perf_counter()
     model, _, _ = result = train_val_model(
-        model,
-        criterion,
-        optimizer,
-        loaders,
-        args.epochs,
-        scheduler,
-        device=device,
-        amp=args.amp,
-        progress=not args.quiet,
-    )
+        model, criterion, optimizer, loaders, recipe.epochs, scheduler,
+        step="batch" if scheduler is not None else None, metric=metric, amp=args.amp, progress=not args.quiet,
+    )  # fmt: skip
     train_seconds = time.perf_counter() - tic
-    test = evaluate(model, loaders["test"], nn.NLLLoss(), device=device, amp=args.amp)
+    test = evaluate(model, loaders["test"], criterion, [metric], amp=args.amp)
     history = result.history.as_dict()
+    options = vars(args) | {"recipe": args.recipe}
     report = {
-        "recipe": vars(args),
+        "recipe": recipe.as_dict(),
+        "options": options,
         "device": str(device),
         "train_seconds": round(train_seconds, 1),
         "test": test,
@@ -118,13 +184,25 @@ def main(argv=None) -> dict:
         out.with_suffix(".pt"),
         model,
         epoch=history["best_epoch"],
-        metrics={"test": test, "val_acc": history["best_val"]},
+        metrics={"test": test, f"val_{metric.name}": history["best_val"]},
         history=history,
-        extra={"recipe": vars(args)},
+        extra={"recipe": recipe.as_dict(), "options": options},
     )
-    out.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    atomic_write(out.with_suffix(".json"), lambda f: f.write(json.dumps(report, indent=1).encode()))
+    shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items())
     print(
-        f"test loss {test['loss']:.4f} acc {100 * test['acc']:.2f}% | trained in "
-        f"{train_seconds:.0f} s | wrote {out.with_suffix('.pt')} and {out.with_suffix('.json')}"
+        f"test {shown} | trained in {train_seconds:.0f} s | "
+        f"wrote {out.with_suffix('.pt')} and {out.with_suffix('.json')}"
     )
     return report
+
+
+def main(argv=None) -> dict:
+    p = _parser()
+    args = p.parse_args(argv)
+    recipe = _recipe(args, p)
+    try:
+        return train(args, recipe)
+    except (ValueError, DatasetError, TrainingDiverged, CheckpointError) as err:
+        print(f"{p.prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        raise SystemExit(1) from None

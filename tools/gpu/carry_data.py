@@ -1,7 +1,7 @@
 """Carry a dataset archive to a machine that accepts at most ~64 MiB per transfer, in parts.
 
-    python benchmarks/carry_data.py split ../shared/data/cifar10.npz --max-mib 60 --xz --into .carry
-    python benchmarks/carry_data.py join .carry/cifar10.npz --to /tmp/data   # on the other machine
+    python tools/gpu/carry_data.py split ../shared/data/cifar10.npz --max-mib 60 --xz --into .carry
+    python tools/gpu/carry_data.py join .carry/cifar10.npz --to /tmp/data   # on the other machine
 
 ``split`` writes ``NAME.part0..N-1`` of at most ``--max-mib`` each and ``NAME.sha256``. With ``--xz``
 the archive's arrays are stored uncompressed (``np.savez``) and the bytes LZMA-compressed, which packs

@@ -1,0 +1,61 @@
+"""Trained models that ship inside the package, loaded by name and verified.
+
+    model, meta = cu.load_pretrained("resnet14_cifar10")
+
+Each file's SHA-256 is recorded here, so a truncated or altered file is refused with a message that
+names it; the weights are read with ``torch.load(weights_only=True)``. The files travel with the
+package (its package data), so they load the same way from a clone, a pip install or Colab.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .train.checkpoint import CheckpointError, load_checkpoint
+
+__all__ = ["PRETRAINED", "load_pretrained"]
+
+FOLDER = Path(__file__).resolve().parent / "checkpoints"
+
+# name -> {file: sha256}: the checkpoint and its training report (history, device, time)
+PRETRAINED: dict[str, dict[str, str]] = {
+    "resnet14_cifar10": {
+        "resnet14_cifar10.pt": "5a7619de83cc00e4bec3cd6ee5adc019eb0ab288e045f00df8e5513a9ed8c625",
+        "resnet14_cifar10.json": "7ffcc74a9a9e1eaa673d6b21449d47d222cdc959311985564a46a55d5a0cd8fb",
+    },
+}
+
+
+def _verified(path: Path, sha256: str) -> Path:
+    if not path.is_file():
+        raise CheckpointError(
+            f"The packaged file {path.name} is missing (looked in {path.parent}). Reinstall the course "
+            "package, e.g. pip install --force-reinstall course-utils from the repository."
+        )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sha256:
+        raise CheckpointError(
+            f"The packaged file {path.name} is corrupt or altered: SHA-256 {digest[:16]}..., expected "
+            f"{sha256[:16]}.... Reinstall the course package to restore it."
+        )
+    return path
+
+
+def load_pretrained(name: str, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """The packaged model ``name`` and its metadata (``meta["report"]``: the training report).
+
+    Names: see :data:`PRETRAINED`. Raises :class:`CheckpointError` naming the file when it is
+    missing or does not match its recorded SHA-256.
+    """
+    if name not in PRETRAINED:
+        raise ValueError(f"Unknown pretrained model {name!r}; available: {sorted(PRETRAINED)}.")
+    files = {file: _verified(FOLDER / file, sha) for file, sha in PRETRAINED[name].items()}
+    model, meta = load_checkpoint(files[f"{name}.pt"], device=device)
+    report = files.get(f"{name}.json")
+    meta["report"] = json.loads(report.read_text()) if report else {}
+    return model, meta
