@@ -27,6 +27,7 @@ from .data import (
     pets_binary,
     stratified_subset,
 )
+from .explain import gradcam, mass_inside, pointing_hits, saliency
 from .loaders import Augment, TensorLoader, classic_loader, make_loaders
 from .losses import BCEDiceLoss
 from .metrics import Accuracy, BinaryDice, BinaryIoU, PixelAccuracy, confusion_matrix
@@ -71,6 +72,7 @@ __all__ = [
     "load_cifar10",
     "load_pets",
     "pets_binary",
+    "pet_mask",
     "pet_breeds",
     "stratified_subset",
     "DatasetError",
@@ -109,6 +111,11 @@ __all__ = [
     "PixelAccuracy",
     "BCEDiceLoss",
     "confusion_matrix",
+    # what a network looks at
+    "gradcam",
+    "saliency",
+    "mass_inside",
+    "pointing_hits",
     # plots
     "plot_history",
     "show_images",

@@ -1,7 +1,8 @@
 """Draw the course's diagrams with matplotlib: ``python figures/make_figures.py``.
 
-Writes cnn_principles.png, residual_block.png and unet_architecture.png next to this file. The
-notebooks show these files; nothing in figures/ is pasted from elsewhere.
+Writes cnn_principles.png, residual_block.png, unet_architecture.png and colab_badge.png next to
+this file; nothing in figures/ is pasted from elsewhere. The notebooks carry them as cell attachments
+(``python tools/sync_notebooks.py`` copies them in; tests/test_links.py checks they are current).
 """
 
 from __future__ import annotations
@@ -41,26 +42,30 @@ def save(fig, ax, path: Path, xlim, ylim) -> None:
 
 
 def cnn_principles(path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(10, 3))
-    stack(ax, 0.0, 1.0, 1.6, 1.6, 0.0, COLORS["input"], "input\n1x28x28", n=1)
-    stack(ax, 2.4, 1.0, 1.6, 1.6, 0.12, COLORS["conv"], "conv 5x5 + ReLU\n6x28x28", n=6)
-    stack(ax, 5.0, 1.4, 0.8, 0.8, 0.12, COLORS["pool"], "max-pool 2\n6x14x14", n=6)
-    stack(ax, 6.8, 1.5, 0.6, 0.6, 0.06, COLORS["conv"], "conv 5x5 + ReLU\n16x10x10", n=16)
-    stack(ax, 8.7, 1.65, 0.3, 0.3, 0.06, COLORS["pool"], "max-pool 2\n16x5x5", n=16)
-    for x, h, label in [(10.6, 2.4, "FC 120"), (11.3, 1.7, "FC 84"), (12.0, 1.0, "10 classes")]:
-        ax.add_patch(Rectangle((x, 1.8 - h / 2), 0.35, h, fc=COLORS["fc"], ec="black", lw=0.8))
-        ax.text(x + 0.17, 1.8 - h / 2 - 0.35, label, ha="center", va="top", fontsize=8)
-    for (a, b), t in [
-        ((1.7, 1.8), "convolve"),
-        ((4.8, 1.8), "pool"),
-        ((6.7, 1.8), "convolve"),
-        ((8.6, 1.8), "pool"),
-        ((10.5, 1.8), "flatten"),
-    ]:
-        arrow(ax, (a, b), (a + 0.6, b), t)
-    ax.text(4.2, 3.3, "feature extraction: convolution, activation, pooling", ha="center", fontsize=10)
-    ax.text(11.4, 3.3, "classification: fully connected", ha="center", fontsize=10)
-    save(fig, ax, path, (-0.2, 12.8), (-0.3, 3.6))
+    """LeNet-5 as a picture. Each stage is laid out after the previous one, with a gap wide enough for
+    the arrow and its label, so no label is drawn over a box."""
+    fig, ax = plt.subplots(figsize=(11, 3.2))
+    stages = [  # (side, depth per map, maps, colour, label)
+        (1.6, 0.0, 1, COLORS["input"], "input\n1x28x28"),
+        (1.6, 0.12, 6, COLORS["conv"], "conv 5x5 + ReLU\n6x28x28"),
+        (0.8, 0.12, 6, COLORS["pool"], "max-pool 2\n6x14x14"),
+        (0.6, 0.05, 16, COLORS["conv"], "conv 5x5 + ReLU\n16x10x10"),
+        (0.3, 0.05, 16, COLORS["pool"], "max-pool 2\n16x5x5"),
+    ]
+    verbs = ["convolve", "pool", "convolve", "pool", "flatten"]
+    gap, x, centre = 1.25, 0.0, 1.8
+    for (side, depth, n, colour, label), verb in zip(stages, verbs, strict=True):
+        stack(ax, x, centre - side / 2, side, side, depth, colour, label, n=n)
+        x += side + n * depth
+        arrow(ax, (x + 0.15, centre), (x + gap - 0.15, centre), verb)
+        x += gap
+    for h, label in [(2.4, "FC 120"), (1.7, "FC 84"), (1.0, "10 classes")]:
+        ax.add_patch(Rectangle((x, centre - h / 2), 0.35, h, fc=COLORS["fc"], ec="black", lw=0.8))
+        ax.text(x + 0.17, centre - h / 2 - 0.35, label, ha="center", va="top", fontsize=8)
+        x += 1.0
+    ax.text(4.6, 3.55, "feature extraction: convolution, activation, pooling", ha="center", fontsize=10)
+    ax.text(x - 1.7, 3.55, "classification: fully connected", ha="center", fontsize=10)
+    save(fig, ax, path, (-0.2, x), (-0.5, 3.8))
 
 
 def residual_block(path: Path) -> None:
@@ -73,20 +78,14 @@ def residual_block(path: Path) -> None:
     ax.text(1.5, 4.75, "x", ha="center", fontsize=11)
     for y0, y1 in [(4.6, 4.1), (3.6, 2.9), (2.4, 1.7), (1.2, 0.8)]:
         arrow(ax, (1.5, y0), (1.5, y1))
+    # the skip path runs to the right of the boxes: out of x, down, into the addition
+    ax.plot([1.5, 3.0, 3.0], [4.35, 4.35, 1.45], color="tab:red", lw=1)
     ax.add_patch(
-        FancyArrowPatch(
-            (1.5, 4.45),
-            (1.78, 1.45),
-            connectionstyle="arc3,rad=-0.9",
-            arrowstyle="-|>",
-            mutation_scale=10,
-            lw=1,
-            color="tab:red",
-        )
+        FancyArrowPatch((3.0, 1.45), (1.8, 1.45), arrowstyle="-|>", mutation_scale=10, lw=1, color="tab:red")
     )
-    ax.text(2.95, 2.9, "identity\n(skip)", color="tab:red", fontsize=9, ha="center")
+    ax.text(3.1, 2.9, "identity\n(skip)", color="tab:red", fontsize=9, ha="left", va="center")
     ax.text(1.5, -0.15, "out = ReLU(F(x) + x)", ha="center", fontsize=9)
-    save(fig, ax, path, (0, 3.6), (-0.4, 5.0))
+    save(fig, ax, path, (0, 4.0), (-0.4, 5.0))
 
 
 def unet_architecture(path: Path) -> None:
@@ -96,10 +95,10 @@ def unet_architecture(path: Path) -> None:
         y = 4 - i
         size = 128 // 2**i
         ax.add_patch(Rectangle((i * 0.9, y), 0.5, 0.7, fc=COLORS["conv"], ec="black"))
-        ax.text(i * 0.9 + 0.25, y - 0.12, f"{c}ch\n{size}x{size}", ha="center", va="top", fontsize=7)
+        ax.text(i * 0.9 - 0.08, y + 0.35, f"{c}ch\n{size}x{size}", ha="right", va="center", fontsize=7)
         xr = 8.1 - i * 0.9
         ax.add_patch(Rectangle((xr, y), 0.5, 0.7, fc=COLORS["fc"], ec="black"))
-        ax.text(xr + 0.25, y - 0.12, f"{c}ch", ha="center", va="top", fontsize=7)
+        ax.text(xr + 0.58, y + 0.35, f"{c}ch", ha="left", va="center", fontsize=7)
         arrow(ax, (i * 0.9 + 0.55, y + 0.35), (xr - 0.05, y + 0.35), "skip: concatenate" if i == 0 else "")
         if i < 3:
             arrow(ax, (i * 0.9 + 0.25, y - 0.02), (i * 0.9 + 1.1, y - 0.28))
@@ -110,12 +109,27 @@ def unet_architecture(path: Path) -> None:
     arrow(ax, (4.7, 0.7), (5.45, 0.98))
     ax.text(1.4, 4.95, "encoder: double conv, then max-pool", ha="center", fontsize=9)
     ax.text(7.0, 4.95, "decoder: up-conv 2x2, concat skip, double conv", ha="center", fontsize=9)
-    ax.text(9.2, 4.35, "1x1 conv\n-> mask", fontsize=8, va="center")
-    save(fig, ax, path, (-0.2, 10.0), (-0.4, 5.2))
+    ax.text(9.35, 4.35, "1x1 conv\n-> mask", fontsize=8, va="center")
+    save(fig, ax, path, (-0.9, 10.4), (-0.4, 5.2))
+
+
+def colab_badge(path: Path) -> None:
+    """An "Open in Colab" badge, drawn here so that it shows offline (the notebooks carry it)."""
+    fig = plt.figure(figsize=(1.25, 0.22))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.add_patch(Rectangle((0, 0), 0.3, 1, fc="#555555", ec="none"))
+    ax.add_patch(Rectangle((0.3, 0), 0.7, 1, fc="#F9AB00", ec="none"))
+    ax.text(0.15, 0.5, "CO", color="white", fontsize=7, fontweight="bold", ha="center", va="center")
+    ax.text(0.65, 0.5, "Open in Colab", color="white", fontsize=7, ha="center", va="center")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
-    for draw in (cnn_principles, residual_block, unet_architecture):
+    for draw in (cnn_principles, residual_block, unet_architecture, colab_badge):
         path = HERE / f"{draw.__name__}.png"
         draw(path)
         print(f"wrote {path.name}")

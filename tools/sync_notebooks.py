@@ -1,0 +1,161 @@
+"""Keep what the notebooks carry in step with the repository: its address, and the diagrams.
+
+    python tools/sync_notebooks.py                      # rewrite notebooks and README in place
+    python tools/sync_notebooks.py --check              # list what is out of step (what the tests run)
+    python tools/sync_notebooks.py --set-repository https://github.com/you/your-fork
+
+The repository address lives in one place, ``[project.urls] Repository`` in pyproject.toml. From it
+come the Colab badge in each notebook's first cell, the Colab install cell of each notebook, and the
+Colab and Binder badges of the README. ``--set-repository`` changes pyproject.toml, then all of them.
+
+Diagrams travel inside the notebooks as cell attachments, so they show wherever the notebook is
+opened (JupyterLab started in any folder, Colab, GitHub, nbviewer). A markdown cell refers to
+``attachment:NAME.png``; the file is ``figures/NAME.png`` (drawn by ``figures/make_figures.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+FIGURES = ROOT / "figures"
+BRANCH = "main"
+ATTACHMENT = re.compile(r"!\[[^\]]*\]\(attachment:([\w.-]+)\)")
+GITHUB_PART = r"[\w.-]+/[\w.-]+"
+
+
+def repository(pyproject: Path = ROOT / "pyproject.toml") -> str:
+    """``owner/name`` of the repository, from pyproject.toml's ``[project.urls] Repository``."""
+    url = tomllib.loads(pyproject.read_text())["project"]["urls"]["Repository"]
+    match = re.fullmatch(rf"https://github\.com/({GITHUB_PART})/?", url)
+    if not match:
+        raise SystemExit(f"[project.urls] Repository must be https://github.com/OWNER/NAME, got {url!r}")
+    return match.group(1)
+
+
+def notebooks() -> list[Path]:
+    return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) + sorted(
+        (ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb")
+    )
+
+
+def colab_url(repo: str, path: Path) -> str:
+    return (
+        f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/{path.relative_to(ROOT).as_posix()}"
+    )
+
+
+def badge_line(repo: str, path: Path) -> str:
+    return f"[![Open in Colab](attachment:colab_badge.png)]({colab_url(repo, path)})"
+
+
+def install_line(repo: str) -> str:
+    return f'    %pip install -q "course-utils @ git+https://github.com/{repo}"'
+
+
+def _with_repo(text: str, repo: str) -> str:
+    """Every Colab, Binder and pip address of the course's repository in ``text``, pointed at ``repo``."""
+    text = re.sub(
+        rf"colab\.research\.google\.com/github/{GITHUB_PART}/",
+        f"colab.research.google.com/github/{repo}/",
+        text,
+    )
+    text = re.sub(rf"mybinder\.org/v2/gh/{GITHUB_PART}/", f"mybinder.org/v2/gh/{repo}/", text)
+    return re.sub(rf"git\+https://github\.com/{GITHUB_PART}\b", f"git+https://github.com/{repo}", text)
+
+
+def _embed(cell) -> list[str]:
+    """Attach every ``attachment:NAME`` image of a markdown cell from figures/; return what changed."""
+    changed = []
+    for name in ATTACHMENT.findall(cell.source):
+        data = base64.b64encode((FIGURES / name).read_bytes()).decode()
+        current = cell.get("attachments", {}).get(name, {}).get("image/png")
+        if current != data:
+            cell.setdefault("attachments", {})[name] = {"image/png": data}
+            changed.append(f"attachment {name}")
+    return changed
+
+
+def sync_notebook(path: Path, repo: str, write: bool) -> list[str]:
+    """Bring one notebook in step; return a line per change (empty when it already was)."""
+    nb = nbformat.read(path, as_version=4)
+    changes: list[str] = []
+    title = nb.cells[0]
+    lines = title.source.split("\n")
+    badge = badge_line(repo, path)
+    badge_at = [i for i, line in enumerate(lines) if "attachment:colab_badge.png" in line]
+    if not badge_at:
+        lines[1:1] = ["", badge]
+        changes.append("Colab badge added")
+    elif lines[badge_at[0]] != badge:
+        lines[badge_at[0]] = badge
+        changes.append("Colab badge address")
+    title.source = "\n".join(lines)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            changes += _embed(cell)
+        elif "google.colab" in cell.source:
+            fixed = re.sub(r"^\s+%pip install .*$", install_line(repo), cell.source, flags=re.MULTILINE)
+            if fixed != cell.source:
+                cell.source = fixed
+                changes.append("Colab install address")
+    if changes and write:
+        nbformat.write(nb, path)
+    return [f"{path.relative_to(ROOT)}: {c}" for c in changes]
+
+
+def sync_readme(repo: str, write: bool, readme: Path = ROOT / "README.md") -> list[str]:
+    text = readme.read_text()
+    fixed = _with_repo(text, repo)
+    if fixed != text and write:
+        readme.write_text(fixed)
+    return ["README.md: repository addresses"] if fixed != text else []
+
+
+def set_repository(url: str, pyproject: Path = ROOT / "pyproject.toml") -> None:
+    text = pyproject.read_text()
+    new, count = re.subn(r'(?m)^Repository = ".*"$', f'Repository = "{url}"', text)
+    if count != 1:
+        raise SystemExit("pyproject.toml has no single `Repository = ...` line under [project.urls]")
+    pyproject.write_text(new)
+    repository(pyproject)  # validates the address
+
+
+def check() -> list[str]:
+    """Everything out of step, without writing (tests/test_links.py asserts this is empty)."""
+    repo = repository()
+    return [c for path in notebooks() for c in sync_notebook(path, repo, write=False)] + sync_readme(
+        repo, False
+    )
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--check", action="store_true", help="only list what is out of step; exit 1 if anything is"
+    )
+    p.add_argument("--set-repository", metavar="URL", help="https://github.com/OWNER/NAME of your fork")
+    args = p.parse_args(argv)
+    if args.set_repository:
+        set_repository(args.set_repository)
+    if args.check:
+        problems = check()
+        print("\n".join(problems) or "in step")
+        return 1 if problems else 0
+    repo = repository()
+    changes = [c for path in notebooks() for c in sync_notebook(path, repo, write=True)] + sync_readme(
+        repo, True
+    )
+    print("\n".join(changes) or "already in step")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
