@@ -41,6 +41,7 @@ from .models import (
     ResNet9,
     UNet,
     count_parameters,
+    gradient_norms,
     summary,
 )
 from .plots import plot_confusion, plot_history, show_images, show_segmentation, show_trimaps
@@ -91,6 +92,7 @@ __all__ = [
     "FlipTTA",
     "summary",
     "count_parameters",
+    "gradient_norms",
     "load_pretrained",
     # training and evaluation
     "train_val_model",

@@ -1,7 +1,9 @@
-"""The committed notebooks: outputs of one fresh, in-order run, and the shape of a lesson.
+"""The committed notebooks: outputs of one fresh, in-order run, the shape of a lesson, and claims that
+their own outputs back.
 
 (nbval re-executes them; these checks read the committed files, so they catch a notebook saved by hand
-after running cells out of order, with an error, or with this machine's paths in its outputs.)
+after running cells out of order, with an error, or with this machine's paths in its outputs, and a
+sentence whose number no output shows.)
 """
 
 import re
@@ -12,17 +14,32 @@ import pytest
 
 from course_utils import run_notebooks
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-# A model or training loop defined in a notebook belongs in course_utils (notebooks import it).
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = LESSONS + SOLUTIONS
+# A model defined in a notebook belongs in course_utils (notebooks import it).
 DEFINES_COURSE_CODE = re.compile(r"^class \w+\((?:nn\.Module|torch\.nn\.Module|Dataset)\)", re.MULTILINE)
+# What students read must say "the reference chapter", never the authors' word for it.
+AUTHORS_WORD = re.compile(r"\bseed's\b|\bseed recipe\b|\bseed-style\b|\(seed\)", re.IGNORECASE)
 
 
 def read(path: Path):
     return nbformat.read(path, as_version=4)
 
 
-def test_six_lessons_in_order():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+def output_text(cell) -> str:
+    """Everything a code cell printed or displayed as text."""
+    parts = []
+    for output in cell.get("outputs", []):
+        parts.append(str(output.get("text", "")))
+        data = output.get("data", {})
+        parts += [str(data.get(kind, "")) for kind in ("text/plain", "text/markdown")]
+    return "\n".join(parts)
+
+
+def test_lessons_in_order():
+    assert [p.name[:2] for p in LESSONS] == ["01", "02", "03", "04", "05", "06", "07", "08"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -38,15 +55,162 @@ def test_outputs_come_from_one_fresh_in_order_run(path):
     assert any(c.outputs for c in code), "committed without outputs"
 
 
+def markdown_problems(source: str) -> list[str]:
+    """Markdown that renders wrongly: lines indented 4+ spaces outside lists and fences become code blocks;
+    images must travel inside the notebook (attachments), never point above its folder."""
+    problems, fenced, previous_blank = [], False, True
+    for line in source.split("\n"):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif (
+            not fenced
+            and previous_blank
+            and re.match(r"^ {4,}\S", line)
+            and not re.match(r"^ {4,}([-*+]|\d+\.) ", line)
+        ):
+            problems.append(f"indented line renders as code: {line.strip()[:50]!r}")
+        previous_blank = not line.strip()
+    for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", source):
+        if not target.startswith("attachment:"):
+            problems.append(f"image {target} is not a cell attachment")
+    return problems
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_markdown_renders_as_written(path):
+    nb = read(path)
+    problems = [f"cell {i}: {p}" for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
+                for p in markdown_problems(c.source)]  # fmt: skip
+    assert not problems, problems
+    words = [c.source for c in nb.cells if c.cell_type == "markdown" and AUTHORS_WORD.search(c.source)]
+    assert not words, f"say 'the reference chapter': {words[0][:120]!r}"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
 def test_each_notebook_is_a_lesson(path):
     nb = read(path)
     markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
     code = [c.source for c in nb.cells if c.cell_type == "code"]
-    title = markdown[0].lstrip()
-    assert title.startswith(f"# {path.name[:2]} ·") and "In this lesson you will" in title
-    assert nb.cells[-1].cell_type == "markdown" and nb.cells[-1].source.startswith("## Exercises")
-    assert re.search(r"^1\. ", nb.cells[-1].source, re.MULTILINE), "exercises are a numbered list"
+    assert markdown[0].startswith(f"# {path.name[:2]} ·") and "In this lesson you will" in markdown[0]
+    assert "attachment:colab_badge.png" in markdown[0], "the first cell carries the Colab badge"
     assert "google.colab" in code[0], "the first code cell installs the package on Colab"
-    assert "import course_utils as cu" in code[1], "the second code cell sets up the lesson"
+    for call in (
+        "import course_utils as cu",
+        "cu.get_profile()",
+        "cu.runtime(profile)",
+        "cu.seed_everything(0)",
+    ):
+        assert call in code[1], f"the second code cell sets up the lesson: {call}"
+    assert nb.cells[-2].cell_type == "markdown" and nb.cells[-2].source.startswith("## Further reading")
+    assert "](http" in nb.cells[-2].source, "further reading links its sources"
+    exercises = nb.cells[-1]
+    assert exercises.cell_type == "markdown" and exercises.source.startswith("## Exercises")
+    items = re.findall(r"^\d+\. .*?(?=^\d+\. |\Z)", exercises.source, re.MULTILINE | re.DOTALL)
+    assert len(items) >= 3, "exercises are a numbered list"
+    solution = f"solutions/{path.name[:2]}_solutions.ipynb"
+    for i, item in enumerate(items, 1):
+        assert solution in item, f"exercise {i} links its solution ({solution})"
+        assert "good answer" in item.lower(), f"exercise {i} says what a good answer looks like"
     assert not [c for c in code if DEFINES_COURSE_CODE.search(c)], "import models from course_utils instead"
+
+
+def exercise_count(lesson: Path) -> int:
+    return len(re.findall(r"^\d+\. ", read(lesson).cells[-1].source, re.MULTILINE))
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
+def test_each_lesson_has_its_solutions(lesson):
+    path = ROOT / "notebooks" / "solutions" / f"{lesson.name[:2]}_solutions.ipynb"
+    assert path.exists(), f"{path.name} is missing"
+    nb = read(path)
+    first = nb.cells[0].source
+    assert first.startswith(f"# {lesson.name[:2]} · Solutions") and lesson.name in first, (
+        "title and lesson link"
+    )
+    headings = [
+        int(n)
+        for c in nb.cells
+        if c.cell_type == "markdown"
+        for n in re.findall(r"^## Exercise (\d+)", c.source, re.M)
+    ]
+    assert headings == list(range(1, exercise_count(lesson) + 1)), "one section per exercise, in order"
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert "google.colab" in code[0] and "cu.runtime(profile)" in code[1]
+
+
+# --------------------------------------------------------------------------------------------
+# Claims. Every number with a unit in a markdown cell states a result, and must either
+#   - appear, at the rounding shown, in the printed output of a code cell above it, or
+#   - sit in a sentence that cites its source with a link (a paper, a leaderboard, a results file).
+# Numbers that define rather than report are exempt by rule, not by list:
+#   - sizes written as products, such as 3x3, 28×28, 3×32×32 (a number joined to another by x or ×);
+#   - anything inside inline code or a code block (names, arguments, commands);
+#   - the lesson number in a title.
+# Units: %, x / × (a ratio), s / seconds / min / minutes / h / hours, MB / GB, images, parameters.
+# --------------------------------------------------------------------------------------------
+UNIT = (
+    r"(?:\s?%|\s?[x×](?![\d(])|\s(?:s|seconds?|min|minutes?|h|hours?|MB|GB)\b"
+    r"|\s(?:\w+\s)?(?:images|parameters)\b)"
+)
+CLAIM = re.compile(r"(?<![\w.,×])(\d[\d,]*(?:\.\d+)?)(\s(?:million|billion))?(?=" + UNIT + r")")
+DIMENSION = re.compile(r"\d+(?:\s?[x×]\s?\d+)+")
+
+
+def _sentences(markdown: str) -> list[str]:
+    text = re.sub(r"```.*?```", " ", markdown, flags=re.DOTALL)
+    text = re.sub(r"`[^`]*`", " ", text)
+    text = re.sub(r"^#+ \d\d ·", "#", text, flags=re.MULTILINE)
+    text = DIMENSION.sub(" ", text)
+    return re.split(r"(?<=[.!?:;])\s+(?=[A-Z(*])|\n\s*\n|\n(?=\s*(?:[-*+]|\d+\.) )", text)
+
+
+def _printed(number: str, scale: str | None, outputs: str) -> bool:
+    """Whether ``number`` (as written, with an optional million/billion) appears in ``outputs``."""
+    if scale:
+        decimals = len(number.split(".")[1]) if "." in number else 0
+        factor = 1e6 if "million" in scale else 1e9
+        values = [
+            int(v.replace(",", "")) for v in re.findall(r"(?<![\d.])\d{1,3}(?:,\d{3})+(?![\d.])", outputs)
+        ]
+        return any(f"{v / factor:.{decimals}f}" == number for v in values)
+    plain = number.replace(",", "")
+    for literal in {number, plain}:
+        if re.search(rf"(?<![\d.]){re.escape(literal)}(?!\d|\.\d)", outputs):
+            return True
+    return False
+
+
+def unbacked_claims(nb) -> list[str]:
+    """The numbered claims of ``nb``'s markdown that no earlier output shows and no link cites."""
+    found, outputs = [], ""
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            outputs += "\n" + output_text(cell)
+            continue
+        for sentence in _sentences(cell.source):
+            if "](http" in sentence:
+                continue
+            for number, scale in CLAIM.findall(sentence):
+                if not _printed(number, scale.strip() or None, outputs):
+                    found.append(f"cell {i}: {number}{scale} in {' '.join(sentence.split())[:100]!r}")
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_number_is_backed_by_an_output_or_a_source(path):
+    claims = unbacked_claims(read(path))
+    assert not claims, "\n".join(claims)
+
+
+def test_the_claims_check_catches_a_planted_number():
+    nb = read(LESSONS[1])
+    assert not unbacked_claims(nb)
+    planted = nbformat.v4.new_markdown_cell("LeNet-5 reaches 97.31 % on the test set, in 12 s.")
+    nb.cells.append(planted)
+    last = len(nb.cells) - 1
+    assert [c.split(" in ")[0] for c in unbacked_claims(nb)] == [f"cell {last}: 97.31", f"cell {last}: 12"]
+    planted.source = (
+        "The 3x3 kernels of `nn.Conv2d(1, 6, 5)` see 28×28 images "
+        "(see [the paper](https://arxiv.org/abs/1512.03385): 93.57 %)."
+    )
+    assert not unbacked_claims(nb)

@@ -11,7 +11,7 @@ import torch.nn as nn
 from .base import CourseModel
 from .classic import LeNet5, MiniVGGNet, conv_output_size
 from .resnet import BLOCKS, PlainBlock, ResidualBlock, ResNet, ResNet9, conv3x3
-from .summary import count_parameters, summary
+from .summary import count_parameters, gradient_norms, summary
 from .unet import UNet
 
 MODELS: dict[str, type[CourseModel]] = {
@@ -74,6 +74,7 @@ __all__ = [
     "conv3x3",
     "conv_output_size",
     "count_parameters",
+    "gradient_norms",
     "model_name",
     "summary",
 ]

@@ -1,4 +1,5 @@
-"""``summary(model, input_size)``: every layer's output shape and parameter count, as a table."""
+"""Looking inside a model: ``summary`` (each layer's output shape and parameters, as a table),
+``count_parameters`` and ``gradient_norms`` (how much gradient reaches each layer)."""
 
 from __future__ import annotations
 
@@ -59,3 +60,19 @@ def summary(
         f"(trainable: {count_parameters(model, trainable_only=True):,})",
     ]
     return "\n".join(lines)
+
+
+def gradient_norms(model: nn.Module, loss: torch.Tensor) -> dict[str, float]:
+    """Back-propagate ``loss`` and return the norm of each layer's weight gradient, input side first.
+
+    Layers are the model's ``Conv2d`` and ``Linear`` modules, named as in ``named_modules()``. The
+    gradients are cleared afterwards, so an optimizer later starts from zero as usual.
+    """
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)}
+    if not layers:
+        raise ValueError("gradient_norms: the model has no Conv2d or Linear layer to measure.")
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    norms = {name: layer.weight.grad.norm().item() for name, layer in layers.items()}
+    model.zero_grad(set_to_none=True)
+    return norms

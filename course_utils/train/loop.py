@@ -135,9 +135,11 @@ def run_epoch(
     amp: bool = False,
     progress: bool = False,
     desc: str = "epoch",
+    step_losses: list[float] | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader`` on the model's device: trains when an ``optimizer`` is given (and steps
-    ``scheduler`` after every optimizer step), else evaluates without gradients.
+    ``scheduler`` after every optimizer step), else evaluates without gradients. ``step_losses``, a
+    list, receives the loss of every step (the fine-grained curve of a short run).
 
     Returns ``{"loss": mean loss, <metric.name>: value, ...}``. Raises :class:`TrainingDiverged` on a
     NaN or infinite loss, and ValueError for a loader without batches.
@@ -164,6 +166,8 @@ def run_epoch(
                         f"The loss became {loss.item()} at step {step} of {desc}. {ADVICE}"
                     )
                 loss_sum += loss.detach().float() * len(x)
+                if step_losses is not None:
+                    step_losses.append(loss.item())
             seen += len(x)
             if training:
                 optimizer.zero_grad(set_to_none=True)
