@@ -14,8 +14,8 @@ directory that sets the notebook ``windowingMode`` to ``none``, and the test che
 file is in the page before it looks at them. Images are checked once every markdown link has been resolved
 and every image has finished loading (or failing), and the page has stayed the same for one more poll.
 
-JupyterLab is loaded once (``--LabApp.expose_app_in_browser``); each test opens its notebook in it with
-the ``docmanager:open`` command, as the file browser does, after closing the previous one.
+JupyterLab is loaded once (``--LabApp.expose_app_in_browser``); each test opens its notebook in a new tab
+with the ``docmanager:open`` command, as the file browser does, and reads only that tab.
 
 Needs Chromium (Debian: ``apt-get install chromium``; ``CHROMIUM=/path`` picks another binary) and the
 ``playwright`` package (dev extras); skipped without them. ``pytest -m browser`` runs only these tests,
@@ -94,10 +94,6 @@ class Lab:
             body = response.read()
         return json.loads(body) if body else None
 
-    def shut_down_kernels(self):
-        for session in self.api("/api/sessions"):
-            self.api(f"/api/sessions/{session['id']}", method="DELETE")
-
 
 @pytest.fixture(scope="session")
 def chromium_exe() -> str:
@@ -152,8 +148,7 @@ def lab(chromium_exe, tmp_path_factory):
         windowing = lab.api("/lab/api/settings/@jupyterlab/notebook-extension:tracker")["settings"]
         assert windowing.get("windowingMode") == "none", f"settings override not applied: {windowing}"
         yield lab
-        lab.shut_down_kernels()  # the kernels JupyterLab started for the notebooks it opened
-    finally:
+    finally:  # stopping the server shuts down the kernels JupyterLab started for the notebooks it opened
         server.terminate()
         try:
             server.wait(timeout=30)
@@ -178,29 +173,31 @@ def lab_page(lab, chromium_exe):
 
 
 OPEN_JS = """async path => {
-  const app = window.jupyterapp;
-  await app.commands.execute('application:close-all');
-  const panel = await app.commands.execute('docmanager:open', {path});
+  // The tab opened before stays open: closing it while its kernel connects makes jupyter_server log errors.
+  const panel = await window.jupyterapp.commands.execute('docmanager:open', {path});
   await panel.context.ready;
   await panel.revealed;
   return panel.id;
 }"""
 
-# Page state, read in one go. Cells are the notebook's direct cell widgets, indexed by their position.
-STATE_JS = r"""id => {
+# Page state, read in one go. Cells go by their index in the notebook (JupyterLab's data-windowed-list-index).
+# `markdown` lists the markdown cells with text: rendered once their node has content (rendering is async).
+STATE_JS = r"""({id, markdown}) => {
   const notebook = document.querySelector(`[id="${id}"] .jp-Notebook`);
   if (!notebook) return null;
   const cells = [...notebook.querySelectorAll('.jp-Notebook-cell')];
-  const index = el => cells.indexOf(el.closest('.jp-Notebook-cell'));
-  const markdown = cells.filter(c => c.classList.contains('jp-MarkdownCell'));
-  const first = cells[0];
-  const title = first && first.querySelector('.jp-RenderedMarkdown');
+  const position = cell => Number(cell.dataset.windowedListIndex ?? cells.indexOf(cell));
+  const byIndex = new Map(cells.map(cell => [position(cell), cell]));
+  const index = el => position(el.closest('.jp-Notebook-cell'));
+  const rendered = i => byIndex.get(i)?.querySelector('.jp-RenderedMarkdown')?.childNodes.length > 0;
+  const first = byIndex.get(0);
+  const title = first?.querySelector('.jp-RenderedMarkdown');
   return {
     cells: cells.length,
-    markdownRendered: markdown.every(c => c.querySelector('.jp-RenderedMarkdown')),
+    unrendered: markdown.filter(i => !rendered(i)),
     first: first && {
       markdown: first.classList.contains('jp-MarkdownCell'),
-      tag: title && title.firstElementChild ? title.firstElementChild.tagName.toLowerCase() : null,
+      tag: title?.firstElementChild?.tagName.toLowerCase() ?? null,
       text: title ? title.textContent.trim().split('\n')[0].slice(0, 80) : null,
     },
     images: [...notebook.querySelectorAll('img')].map(img => {
@@ -215,9 +212,11 @@ STATE_JS = r"""id => {
         width: img.naturalWidth,
       };
     }),
+    // JupyterLab 4 renders a traceback as application/vnd.jupyter.stderr text, like a stderr stream (the
+    // output's data also holds application/vnd.jupyter.error, which has no renderer in core JupyterLab).
     errors: [...notebook.querySelectorAll(
-      '[data-mime-type="application/vnd.jupyter.error"], [data-mime-type="application/vnd.jupyter.stderr"]'
-    )].map(el => ({cell: index(el), mime: el.dataset.mimeType, text: el.textContent.trim().slice(0, 300)})),
+      '[data-mime-type="application/vnd.jupyter.stderr"], [data-mime-type="application/vnd.jupyter.error"]'
+    )].map(el => ({cell: index(el), text: el.textContent.trim().slice(0, 300)})),
   };
 }"""
 
@@ -229,17 +228,18 @@ def settled(state: dict | None, n_cells: int) -> bool:
     return bool(
         state
         and state["cells"] == n_cells
-        and state["markdownRendered"]
+        and not state["unrendered"]
         and all(img["complete"] and RESOLVED.match(img["src"]) for img in state["images"])
     )
 
 
-def read_page(page, panel: str, n_cells: int) -> dict | None:
+def read_page(page, panel: str, nb) -> dict | None:
     """The page state once every cell is there, rendered, and every image done (or the last one seen)."""
+    markdown = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.strip()]
     deadline, previous = time.monotonic() + SETTLE_S, None
     while time.monotonic() < deadline:
-        state = page.evaluate(STATE_JS, panel)
-        if settled(state, n_cells) and state == previous:  # the same twice in a row: nothing still coming
+        state = page.evaluate(STATE_JS, {"id": panel, "markdown": markdown})
+        if settled(state, len(nb.cells)) and state == previous:  # the same twice: nothing still coming
             return state
         previous = state
         page.wait_for_timeout(300)
@@ -269,8 +269,10 @@ def problems(state: dict | None, nb, responses: dict[str, int]) -> list[str]:
     found = []
     if state["cells"] != n_cells:
         found.append(f"{state['cells']} of {n_cells} cells in the page (virtualised? windowingMode not none)")
-    if not state["markdownRendered"]:
-        found.append("some markdown cells are not rendered")
+    if state["unrendered"]:
+        missing = state["unrendered"]
+        cells = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+        found.append(f"{len(missing)} markdown cells ({cells}) not rendered after {SETTLE_S} s")
     first = state["first"]
     if first is None or not first["markdown"]:
         found.append("first cell is not a markdown cell (the title)")
@@ -280,7 +282,9 @@ def problems(state: dict | None, nb, responses: dict[str, int]) -> list[str]:
         if not (img["complete"] and img["width"] > 0):
             found.append(describe_image(img, nb, responses))
     for err in state["errors"]:
-        kind = "a traceback" if err["mime"].endswith("error") else "stderr output"
+        outputs = nb.cells[err["cell"]].get("outputs", []) if 0 <= err["cell"] < n_cells else []
+        traceback = any(o.output_type == "error" and o.ename in err["text"] for o in outputs)
+        kind = "an error (traceback)" if traceback else "stderr output"
         found.append(f"cell {err['cell']} shows {kind}: {err['text'][:200]!r}")
     return found
 
@@ -297,7 +301,7 @@ def test_notebook_renders_in_jupyterlab(path, lab_page, tmp_path):
     lab_page.on("response", record)
     try:
         panel = lab_page.evaluate(OPEN_JS, path.relative_to(SERVED).as_posix())
-        state = read_page(lab_page, panel, len(nb.cells))
+        state = read_page(lab_page, panel, nb)
         lab_page.screenshot(path=str(tmp_path / f"{path.stem}.png"))
     finally:
         lab_page.remove_listener("response", record)
