@@ -10,7 +10,7 @@ JupyterLab on it and checks, in the rendered page:
    both as ``data-mime-type="application/vnd.jupyter.stderr"``; ``...jupyter.error`` is checked too).
 
 JupyterLab 4 can virtualise long notebooks (with ``windowingMode`` ``full`` only the cells near the viewport
-are in the page; the default has changed across 4.x releases). The server gets a temporary settings
+are in the page; 4.6 defaults to ``contentVisibility``). The server gets a temporary settings
 directory that sets ``windowingMode`` to ``none``, and the test checks that every cell of the file is in
 the page, and every markdown cell rendered, before it looks at them. Images are checked once every
 markdown link has been resolved and every image has finished loading (or failing), and the page has
