@@ -42,10 +42,16 @@ class Profile:
     max_eval: int | None  # validation / test images evaluated during a lesson
     mnist_epochs: int  # notebook 02
     small_data_epochs: int  # notebook 03 (160 training images)
+    small_data_seeds: int  # notebook 03, runs per recipe
+    small_data_val: int | None  # notebook 03, validation images checked every epoch
     cifar_epochs: int  # notebook 04, each optimizer run
+    cifar_seeds: int  # notebook 04, runs of the best recipe (its seed-to-seed spread is the noise level)
+    cifar_target: float  # notebook 04, the self-check's test accuracy (the reference chapter: 75.5 % in 25 epochs)
+    skip_steps: int  # notebook 05, training steps of the plain and the residual network
     resnet_epochs: int  # notebook 05, in-notebook ResNet-14 run
     resnet9_epochs: int  # notebook 05, ResNet9 run (the full profile is the 94% recipe)
     resnet9_max_train: int | None  # notebook 05, ResNet9 training images
+    resnet9_batch_size: int  # notebook 05: the recipe's 512 on a GPU, less where memory is short
     unet_epochs: int  # notebook 06
     pets_max_train: int | None  # notebook 06 training images
     max_batches: int | None = None  # batches per pass over any loader: None = all (2 in a dry run)
@@ -87,10 +93,16 @@ PROFILES: dict[str, Profile] = {
         max_eval=500,
         mnist_epochs=1,
         small_data_epochs=3,
+        small_data_seeds=1,
+        small_data_val=200,
         cifar_epochs=1,
+        cifar_seeds=1,
+        cifar_target=0.0,
+        skip_steps=4,
         resnet_epochs=1,
         resnet9_epochs=1,
-        resnet9_max_train=512,
+        resnet9_max_train=256,
+        resnet9_batch_size=64,
         unet_epochs=1,
         pets_max_train=32,
     ),
@@ -100,10 +112,16 @@ PROFILES: dict[str, Profile] = {
         max_eval=None,
         mnist_epochs=4,
         small_data_epochs=100,
+        small_data_seeds=3,
+        small_data_val=1000,
         cifar_epochs=4,
+        cifar_seeds=3,
+        cifar_target=0.60,
+        skip_steps=150,
         resnet_epochs=2,
         resnet9_epochs=1,
-        resnet9_max_train=5000,
+        resnet9_max_train=2048,
+        resnet9_batch_size=128,
         unet_epochs=90,
         pets_max_train=None,
     ),
@@ -113,10 +131,16 @@ PROFILES: dict[str, Profile] = {
         max_eval=None,
         mnist_epochs=10,
         small_data_epochs=100,
+        small_data_seeds=3,
+        small_data_val=None,
         cifar_epochs=25,
+        cifar_seeds=3,
+        cifar_target=0.755,
+        skip_steps=700,
         resnet_epochs=40,
         resnet9_epochs=24,
         resnet9_max_train=None,
+        resnet9_batch_size=512,
         unet_epochs=90,
         pets_max_train=None,
     ),

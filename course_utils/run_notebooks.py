@@ -1,11 +1,15 @@
-"""Re-execute the notebooks in place on fresh kernels, in order, and print each one's wall time.
+"""Re-execute notebooks on fresh kernels, in order, and print each one's wall time and peak memory.
 
-    python -m course_utils.run_notebooks --profile cpu              # all notebooks
-    python -m course_utils.run_notebooks --profile smoke 02 03      # some (by name prefix)
+    python -m course_utils.run_notebooks --profile cpu                 # all lessons and solutions, in place
+    python -m course_utils.run_notebooks --profile smoke 02 03         # some (by name prefix)
+    python -m course_utils.run_notebooks --check path/to/01_intro.ipynb  # any file, outputs not written
 
-Outputs are written back into the notebooks (that is how the committed outputs are produced),
-without tqdm's widget outputs: a saved progress bar shows nothing useful, the epoch lines stay.
-``--check`` executes without writing, e.g. to time the smoke profile.
+Outputs are written back into the notebooks (that is how the committed outputs are produced), without
+tqdm's widget outputs: a saved progress bar shows nothing useful, the epoch lines stay. Outputs that
+would leak a machine path are refused. ``--check`` executes without writing.
+
+The peak memory is the kernel process's peak resident set size (``ru_maxrss``), read from inside the
+kernel after the last cell.
 """
 
 from __future__ import annotations
@@ -14,19 +18,33 @@ import argparse
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 # Anything that would leak this machine into committed outputs.
 MACHINE_PATH = re.compile(r"(/(?:root|home|Users|work|tmp)/[^\s'\"]*)")
+WIDGET = "application/vnd.jupyter.widget-view+json"
+PEAK_MARKER = "__course_peak_rss_kb__"
+PEAK_CELL = (
+    "import resource, sys\n"
+    "_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // (1024 if sys.platform == 'darwin' else 1)\n"
+    f"print('{PEAK_MARKER}', _kb)"
+)
 
 
 def find(selection: list[str]) -> list[Path]:
-    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    if selection:
-        paths = [p for p in paths if any(p.name.startswith(s) for s in selection)]
-    if not paths:
-        raise SystemExit(f"no notebook matches {selection} in {NOTEBOOKS}")
+    """Notebooks by name prefix (lessons, then solutions), or given as paths to .ipynb files."""
+    paths = [Path(s) for s in selection if s.endswith(".ipynb")]
+    prefixes = [s for s in selection if not s.endswith(".ipynb")]
+    if prefixes or not selection:
+        found = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) + sorted(
+            NOTEBOOKS.glob("solutions/[0-9][0-9]_*.ipynb")
+        )
+        paths += [p for p in found if not prefixes or any(p.name.startswith(s) for s in prefixes)]
+    missing = [p for p in paths if not p.is_file()]
+    if not paths or missing:
+        raise SystemExit(f"no notebook matches {selection} (looked in {NOTEBOOKS}); missing: {missing}")
     return paths
 
 
@@ -40,9 +58,6 @@ def leaked_paths(nb) -> list[str]:
     return found
 
 
-WIDGET = "application/vnd.jupyter.widget-view+json"
-
-
 def drop_progress_bars(nb) -> None:
     """Remove tqdm's widget outputs: live bars mean nothing in a saved notebook (the epoch summary
     lines printed by the trainer stay)."""
@@ -52,42 +67,65 @@ def drop_progress_bars(nb) -> None:
     nb.metadata.pop("widgets", None)
 
 
-def execute(path: Path, timeout: int, write: bool) -> float:
+@dataclass
+class Run:
+    """One execution: wall time, the kernel's peak memory, and the executed notebook."""
+
+    seconds: float
+    peak_mb: float
+    notebook: object  # nbformat.NotebookNode
+
+
+def execute(path: Path, timeout: int = 1800, write: bool = False) -> Run:
+    """Run ``path`` on a fresh kernel in its own folder; return the wall time, peak memory and outputs.
+
+    With ``write``, the outputs are saved into the file. A cell error raises nbclient's
+    ``CellExecutionError`` (naming the cell); nothing is written then.
+    """
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
     tic = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - tic
+    probe = nb.cells.pop()
+    peak_kb = int("".join(o.get("text", "") for o in probe.outputs).split(PEAK_MARKER)[1].split()[0])
     drop_progress_bars(nb)
     leaks = leaked_paths(nb)
     if leaks:
         raise SystemExit(f"{path.name}: machine paths in outputs, not written: {sorted(set(leaks))[:3]}")
     if write:
         nbformat.write(nb, path)
-    return seconds
+    return Run(seconds, peak_kb / 1024, nb)
 
 
-def main(argv=None) -> dict[str, float]:
+def main(argv=None) -> dict[str, Run]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("names", nargs="*", help="notebook name prefixes, e.g. 01 02 (default: all)")
+    p.add_argument(
+        "names", nargs="*", help="notebook name prefixes (e.g. 01 02) or .ipynb paths (default: all)"
+    )
     p.add_argument("--profile", default=None, help="smoke, cpu or full (default: $COURSE_PROFILE)")
+    p.add_argument("--dry-run", action="store_true", help="COURSE_DRY_RUN=1: two batches per loader")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     p.add_argument("--check", action="store_true", help="execute without writing the outputs back")
     args = p.parse_args(argv)
     if args.profile:
         os.environ["COURSE_PROFILE"] = args.profile  # the kernels inherit it
+    if args.dry_run:
+        os.environ["COURSE_DRY_RUN"] = "1"
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    times = {}
+    results = {}
     for path in find(args.names):
-        times[path.name] = execute(path, args.timeout, write=not args.check)
-        print(f"{path.name}: {times[path.name]:.1f} s", flush=True)
-    print(f"total: {sum(times.values()):.1f} s ({os.environ.get('COURSE_PROFILE', 'default')} profile)")
-    return times
+        run = results[path.name] = execute(path, args.timeout, write=not args.check)
+        print(f"{path.name}: {run.seconds:.1f} s, peak {run.peak_mb:,.0f} MB", flush=True)
+    total = sum(run.seconds for run in results.values())
+    print(f"total: {total:.1f} s ({os.environ.get('COURSE_PROFILE', 'default')} profile)")
+    return results
 
 
 if __name__ == "__main__":

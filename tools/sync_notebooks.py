@@ -68,6 +68,8 @@ def _with_repo(text: str, repo: str) -> str:
         text,
     )
     text = re.sub(rf"mybinder\.org/v2/gh/{GITHUB_PART}/", f"mybinder.org/v2/gh/{repo}/", text)
+    own_files = r"/blob/main/(?=benchmarks/|notebooks/|course_utils/|tools/|README\.md)"
+    text = re.sub(rf"github\.com/{GITHUB_PART}{own_files}", f"github.com/{repo}/blob/main/", text)
     return re.sub(rf"git\+https://github\.com/{GITHUB_PART}\b", f"git+https://github.com/{repo}", text)
 
 
@@ -101,6 +103,10 @@ def sync_notebook(path: Path, repo: str, write: bool) -> list[str]:
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             changes += _embed(cell)
+            linked = _with_repo(cell.source, repo)
+            if linked != cell.source:
+                cell.source = linked
+                changes.append("links to the repository's files")
         elif "google.colab" in cell.source:
             fixed = re.sub(r"^\s+%pip install .*$", install_line(repo), cell.source, flags=re.MULTILINE)
             if fixed != cell.source:
