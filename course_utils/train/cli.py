@@ -14,7 +14,7 @@ ends with a one-line message and a non-zero exit status, and writes nothing.
 Under torchrun it trains one model in N processes with DistributedDataParallel (gloo on the CPU,
 nccl with one GPU per process), each on its shard of the data; --batch-size stays the global batch::
 
-    torchrun --nproc_per_node=4 -m course_utils.train --recipe resnet14 --out runs/resnet14_ddp
+    torchrun --standalone --nproc_per_node=4 -m course_utils.train --recipe resnet14 --out runs/resnet14_ddp
 """
 
 from __future__ import annotations
