@@ -140,6 +140,14 @@ class TensorLoader:
 
     Shuffling and augmentation draw from a ``torch.Generator`` seeded with ``seed``, so two loaders
     built alike yield the same batches epoch after epoch.
+
+    ``shard=(rank, world_size)``, stated by the caller (one process of a DistributedDataParallel run):
+    every process draws the same seeded order each epoch and takes ``order[rank::world_size]``, so the
+    shards never overlap and together cover the split; ``batch_size`` is this process's batch, and
+    ``len()`` counts this process's batches. Augmentation then draws from a generator seeded with
+    ``(seed, rank)``, so that the processes crop and flip their images independently. Shards differ
+    by at most one image; DistributedDataParallel needs the same number of batches on every process,
+    which its caller checks (:func:`course_utils.train.distributed.check_same_steps`).
     """
 
     def __init__(
@@ -155,7 +163,9 @@ class TensorLoader:
         seed: int = 0,
         channels_last: bool = False,
         max_batches: int | None = None,
+        shard: tuple[int, int] | None = None,
     ):
+        _check_shard(shard)
         if not (isinstance(batch_size, int) and batch_size > 0):
             raise ValueError(f"batch_size must be a positive whole number, e.g. 64, got {batch_size!r}.")
         if max_batches is not None and not (isinstance(max_batches, int) and max_batches > 0):
@@ -166,10 +176,13 @@ class TensorLoader:
             raise ValueError(
                 "TensorLoader got an empty split: there is nothing to load. Check max_train/max_eval."
             )
-        if drop_last and len(split) < batch_size:
+        rank, world_size = shard or (0, 1)
+        local = len(range(rank, len(split), world_size))  # this process's images
+        if drop_last and local < batch_size:
+            mine = f" ({local} in shard {rank} of {world_size})" if shard else ""
             raise ValueError(
-                f"batch_size={batch_size} with drop_last=True leaves no batch of the {len(split)} images: "
-                f"use a batch size of at most {len(split)}, or drop_last=False."
+                f"batch_size={batch_size} with drop_last=True leaves no batch of the {len(split)} "
+                f"images{mine}: use a batch size of at most {local}, or drop_last=False."
             )
         if split.x.dtype != torch.uint8 or split.x.dim() != 4:
             raise ValueError(
@@ -191,6 +204,7 @@ class TensorLoader:
         self.device = torch.device(device)
         self.channels_last = channels_last
         self.max_batches = max_batches
+        self.shard, self.local_size = (tuple(shard) if shard else None), local
         self.x = split.x.to(self.device)
         self.y = split.y.to(self.device)
         shape = (1, -1, 1, 1)
@@ -198,10 +212,14 @@ class TensorLoader:
         self.shift = (torch.tensor(mean, dtype=torch.float32) / torch.tensor(std)).view(shape)
         self.shift = self.shift.to(self.device)
         # Random draws happen where the data is, so a GPU loader never waits on the host.
-        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)  # the order (shared)
+        self.augment_generator = self.generator  # one stream, as without shards
+        if shard is not None:
+            own_seed = int(np.random.SeedSequence([seed, rank]).generate_state(1, np.uint64)[0])
+            self.augment_generator = torch.Generator(device=self.device).manual_seed(own_seed)
 
     def __len__(self) -> int:
-        n = len(self.x)
+        n = self.local_size
         batches = n // self.batch_size if self.drop_last else -(-n // self.batch_size)
         return batches if self.max_batches is None else min(batches, self.max_batches)
 
@@ -217,15 +235,30 @@ class TensorLoader:
             order = torch.randperm(n, generator=self.generator, device=self.device)
         else:
             order = torch.arange(n, device=self.device)
+        if self.shard is not None:
+            rank, world_size = self.shard
+            order = order[rank::world_size]
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             idx = order[start : start + self.batch_size]
             x, y = self.x[idx], self.y[idx]
             if self.augment is not None:
-                x, y = self.augment.on_uint8(x, y, self.generator)
+                x, y = self.augment.on_uint8(x, y, self.augment_generator)
             x = self.normalize(x)
             if self.augment is not None:
-                x, y = self.augment.on_float(x, y, self.generator)
+                x, y = self.augment.on_float(x, y, self.augment_generator)
             yield x, y
+
+
+def _check_shard(shard) -> None:
+    """``shard`` is None or ``(rank, world_size)`` with ``0 <= rank < world_size``."""
+    if shard is None:
+        return
+    ok = isinstance(shard, tuple | list) and len(shard) == 2 and all(type(v) is int for v in shard)
+    if not ok or not 0 <= shard[0] < shard[1]:
+        raise ValueError(
+            f"shard must be (rank, world_size) with 0 <= rank < world_size, e.g. (0, 2) for the first of "
+            f"two processes, or None (the whole split); got {shard!r}."
+        )
 
 
 def make_loaders(
@@ -239,12 +272,14 @@ def make_loaders(
     max_eval: int | None = None,
     channels_last: bool = False,
     max_batches: int | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> dict[str, TensorLoader]:
     """``{"train", "val", "test"}`` loaders for a :class:`~course_utils.data.Dataset`.
 
     Only the training loader shuffles and augments. ``max_train``/``max_eval`` take the first images
     of each split (the run profiles use them to keep smoke runs short); ``max_batches`` caps every
-    pass (a dry run).
+    pass (a dry run). ``shard=(rank, world_size)``: every loader yields only this process's shard
+    (see :class:`TensorLoader`), and the batch sizes are per process.
     """
     common = dict(
         mean=dataset.mean,
@@ -252,6 +287,7 @@ def make_loaders(
         device=device,
         channels_last=channels_last,
         max_batches=max_batches,
+        shard=shard,
     )
     return {
         "train": TensorLoader(

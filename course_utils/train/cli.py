@@ -10,6 +10,11 @@ A recipe from ``course_utils/recipes.py`` sets every hyper-parameter; options ov
 It writes ``OUT.pt`` (checkpoint of the best validation epoch) and ``OUT.json`` (history, the recipe
 and the test metrics, measured once at the end). An invalid option, missing data or a diverging loss
 ends with a one-line message and a non-zero exit status, and writes nothing.
+
+Under torchrun it trains one model in N processes with DistributedDataParallel (gloo on the CPU,
+nccl with one GPU per process), each on its shard of the data; --batch-size stays the global batch::
+
+    torchrun --standalone --nproc_per_node=4 -m course_utils.train --recipe resnet14 --out runs/resnet14_ddp
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,6 +35,7 @@ from ..data import DatasetError, load_cifar10, load_mnist, load_pets, pets_binar
 from ..loaders import Augment, make_loaders
 from ..models import MODELS, build_model
 from ..recipes import OPTIMIZERS, RECIPES, SCHEDULES, Recipe, make_optimizer, make_scheduler
+from . import distributed
 from .checkpoint import CheckpointError, save_checkpoint
 from .loop import TrainingDiverged, evaluate, train_val_model
 
@@ -56,7 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=sorted(MODELS))
     p.add_argument("--data", choices=sorted(DATASETS))
     p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="the global batch: under torchrun each of the N processes takes batch-size / N images per "
+        "step (it must divide evenly), so the recipe's learning rate still applies",
+    )
     p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--lr", type=float, help="learning rate (the peak with a schedule)")
     p.add_argument("--momentum", type=float)
@@ -72,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-train", type=int, help="use only the first N training images")
     p.add_argument("--amp", action="store_true", help="bf16 autocast (see course_utils.fast_bf16)")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory layout")
+    p.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="under torchrun: batch-norm statistics over the global batch (SyncBatchNorm, GPUs only). "
+        "Default: off, each process normalises with its own batch's statistics",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     p.add_argument("--data-dir", default=None, help="default: $COURSE_DATA_DIR or the user cache")
@@ -134,67 +152,114 @@ def _model_args(recipe: Recipe, data) -> dict:
 
 
 def train(args: argparse.Namespace, recipe: Recipe) -> dict:
-    """Train ``recipe`` as the parsed options say; write the checkpoint and the JSON report."""
-    seed_everything(args.seed)
+    """Train ``recipe`` as the parsed options say; write the checkpoint and the JSON report.
+
+    Started by torchrun, every process runs this: one DistributedDataParallel model, each process on
+    its shard of every split, the epoch sums all-reduced (the same global history in every process),
+    and rank 0 alone printing and writing.
+    """
+    launch = distributed.launch_from_environment()
     device = get_device(args.device)
+    if launch is None:
+        return _train(args, recipe, device, None)
+    device = distributed.setup(launch, device)
+    try:
+        return _train(args, recipe, device, launch)
+    finally:
+        distributed.teardown()
+
+
+def _train(args, recipe: Recipe, device: torch.device, launch: distributed.Launch | None) -> dict:
+    """The run itself, in one process (``launch`` None) or in each process of a torchrun launch."""
+    main_process = launch is None or launch.is_main
+    seed_everything(args.seed)
     val_size = args.val_size or VAL_SIZES[recipe.data]
     data = DATASETS[recipe.data](args.data_dir, val_size=val_size, seed=args.seed)
     model = build_model(recipe.model, **_model_args(recipe, data))
     layout = torch.channels_last if args.channels_last else torch.contiguous_format
     model = model.to(device, memory_format=layout)
+    world_size = 1 if launch is None else launch.world_size
     loaders = make_loaders(
         data,
-        recipe.batch_size,
+        distributed.per_process_batch(recipe.batch_size, world_size),
         eval_batch_size=50 if recipe.data == "pets" else 1000,
         augment=recipe.augment,
         device=device,
         seed=args.seed,
         max_train=args.max_train,
         channels_last=args.channels_last,
+        shard=None if launch is None else launch.shard,
     )
+    replicas = None
+    if launch is not None:
+        distributed.check_same_steps(loaders["train"])
+        model = distributed.wrap(model, device, sync_bn=args.sync_bn)
+        replicas = distributed.Replicas()
     optimizer = make_optimizer(
         recipe.optimizer, model.parameters(), recipe.lr, recipe.momentum, recipe.weight_decay
     )
     scheduler = make_scheduler(recipe, optimizer, len(loaders["train"]))
     criterion, metric = recipe.criterion(), recipe.metric()
-    print(
-        f"{recipe.model} on {data} | device {device} | "
-        f"{sum(p.numel() for p in model.parameters()):,} parameters"
-    )
+    if main_process:
+        print(
+            f"{recipe.model} on {data} | device {device} | "
+            f"{sum(p.numel() for p in model.parameters()):,} parameters" + _processes(launch, recipe)
+        )
     tic = time.perf_counter()
     model, _, _ = result = train_val_model(
         model, criterion, optimizer, loaders, recipe.epochs, scheduler,
-        step="batch" if scheduler is not None else None, metric=metric, amp=args.amp, progress=not args.quiet,
+        log_interval=None if main_process else 0, step="batch" if scheduler is not None else None,
+        metric=metric, amp=args.amp, progress=not args.quiet and main_process, replicas=replicas,
     )  # fmt: skip
     train_seconds = time.perf_counter() - tic
-    test = evaluate(model, loaders["test"], criterion, [metric], amp=args.amp)
+    test = evaluate(
+        model if replicas is None else replicas.for_eval(model), loaders["test"], criterion, [metric],
+        amp=args.amp, reduce=None if replicas is None else replicas.reduce,
+    )  # fmt: skip
     history = result.history.as_dict()
-    options = vars(args) | {"recipe": args.recipe}
     report = {
         "recipe": recipe.as_dict(),
-        "options": options,
+        "options": vars(args) | {"recipe": args.recipe},
         "device": str(device),
+        "processes": world_size,
         "train_seconds": round(train_seconds, 1),
         "test": test,
         "best_epoch": history["best_epoch"],
         "history": history,
     }
-    out = Path(args.out)
+    if main_process:
+        _write(Path(args.out), distributed.unwrap(model), report, metric.name)
+    return report
+
+
+def _processes(launch: distributed.Launch | None, recipe: Recipe) -> str:
+    """`` | N processes (backend), batch B = N x b`` for the first line of a torchrun run."""
+    if launch is None:
+        return ""
+    share = recipe.batch_size // launch.world_size
+    return (
+        f" | {launch.world_size} processes ({torch.distributed.get_backend()}), global batch "
+        f"{recipe.batch_size} = {launch.world_size} x {share}"
+    )
+
+
+def _write(out: Path, model: torch.nn.Module, report: dict, metric_name: str) -> None:
+    """``OUT.pt`` (the plain model's weights and metadata) and ``OUT.json`` (the report), then say so."""
+    history, test = report["history"], report["test"]
     save_checkpoint(
         out.with_suffix(".pt"),
         model,
         epoch=history["best_epoch"],
-        metrics={"test": test, f"val_{metric.name}": history["best_val"]},
+        metrics={"test": test, f"val_{metric_name}": history["best_val"]},
         history=history,
-        extra={"recipe": recipe.as_dict(), "options": options},
+        extra={"recipe": report["recipe"], "options": report["options"]},
     )
     atomic_write(out.with_suffix(".json"), lambda f: f.write(json.dumps(report, indent=1).encode()))
     shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items())
     print(
-        f"test {shown} | trained in {train_seconds:.0f} s | "
+        f"test {shown} | trained in {report['train_seconds']:.0f} s | "
         f"wrote {out.with_suffix('.pt')} and {out.with_suffix('.json')}"
     )
-    return report
 
 
 def main(argv=None) -> dict:
@@ -204,5 +269,7 @@ def main(argv=None) -> dict:
     try:
         return train(args, recipe)
     except (ValueError, DatasetError, TrainingDiverged, CheckpointError) as err:
-        print(f"{p.prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        rank, world_size = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")  # set by torchrun
+        where = f" (rank {rank} of {world_size})" if rank is not None and world_size is not None else ""
+        print(f"{p.prog}: error{where}: {' '.join(str(err).split())}", file=sys.stderr)
         raise SystemExit(1) from None

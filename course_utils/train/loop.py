@@ -136,6 +136,7 @@ def run_epoch(
     progress: bool = False,
     desc: str = "epoch",
     step_losses: list[float] | None = None,
+    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader`` on the model's device: trains when an ``optimizer`` is given (and steps
     ``scheduler`` after every optimizer step), else evaluates without gradients. ``step_losses``, a
@@ -143,6 +144,11 @@ def run_epoch(
 
     Returns ``{"loss": mean loss, <metric.name>: value, ...}``. Raises :class:`TrainingDiverged` on a
     NaN or infinite loss, and ValueError for a loader without batches.
+
+    ``reduce``: how the sums of this pass combine with those of other processes (each process holding
+    a shard of the data): given this process's float64 sums ``[loss x images, images, metric num,
+    metric den, ...]`` (shape (2 + 2 * len(metrics),)), it returns the totals, e.g.
+    :func:`course_utils.train.distributed.all_reduce_sums`. None: this process's own sums.
     """
     device = _model_device(model)
     training = optimizer is not None
@@ -180,17 +186,29 @@ def run_epoch(
                     num, den = metric(outputs.float(), y)
                     pair[0] += num
                     pair[1] += den
+    loss_total = loss_sum.item()
+    if reduce is not None:
+        loss_total, seen, sums = _reduced(reduce, loss_total, seen, sums)
     if seen == 0:
         raise ValueError(
             f"The loader of {desc} yielded no batches: it is empty. Check the split and its max_train / "
             "max_eval, or drop_last with a batch size larger than the data."
         )
-    result = {"loss": loss_sum.item() / seen} if criterion is not None else {}
+    result = {"loss": loss_total / seen} if criterion is not None else {}
     if criterion is not None and not math.isfinite(result["loss"]):
         raise TrainingDiverged(f"The mean loss of {desc} is {result['loss']}. {ADVICE}")
     for (num, den), metric in zip(sums, metrics, strict=True):
         result[metric.name] = float(num) / max(float(den), 1.0)
     return result
+
+
+def _reduced(reduce: Callable, loss_total: float, seen: int, sums: list) -> tuple[float, int, list]:
+    """The epoch's sums after ``reduce`` (see :func:`run_epoch`), in the shapes the epoch keeps them."""
+    mine = torch.tensor(
+        [loss_total, seen] + [float(value) for pair in sums for value in pair], dtype=torch.float64
+    )
+    totals = reduce(mine).tolist()
+    return totals[0], int(totals[1]), [totals[i : i + 2] for i in range(2, len(totals), 2)]
 
 
 def evaluate(
@@ -199,9 +217,11 @@ def evaluate(
     criterion: Callable | None = None,
     metrics: Sequence[Callable] = (Accuracy(),),
     amp: bool = False,
+    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, float]:
-    """Loss (when ``criterion`` is given) and ``metrics`` of ``model`` over ``loader``, in eval mode."""
-    return run_epoch(model, loader, criterion, metrics, amp=amp, desc="evaluation")
+    """Loss (when ``criterion`` is given) and ``metrics`` of ``model`` over ``loader``, in eval mode.
+    ``reduce``: sums across processes (see :func:`run_epoch`)."""
+    return run_epoch(model, loader, criterion, metrics, amp=amp, desc="evaluation", reduce=reduce)
 
 
 @torch.no_grad()
@@ -249,6 +269,7 @@ def train_val_model(
     metric: Callable | None = None,
     amp: bool = False,
     progress: bool = True,
+    replicas=None,
 ) -> TrainResult:
     """Train ``model`` on ``dataloaders["train"]``, validate on ``dataloaders["val"]`` every epoch,
     and return it holding the weights of its best validation epoch.
@@ -257,11 +278,16 @@ def train_val_model(
     - ``log_interval``: print a summary line every that many epochs (None: every epoch, 0: never).
     - ``metric``: a :mod:`course_utils.metrics` callable (default: accuracy); the highest validation
       value selects the epoch. ``amp``: bf16 autocast. ``progress``: tqdm bars.
+    - ``replicas``: when several processes train one model (DistributedDataParallel, each with its
+      shard of every loader), how they combine: ``replicas.reduce`` sums each epoch's losses and
+      metrics over the processes, and ``replicas.for_eval(model)`` gives the model every process
+      validates its shard with (:class:`course_utils.train.distributed.Replicas`). None: one process.
 
     Returns ``(model, losses, accuracies)`` (dicts of float lists keyed ``"train"``/``"val"``), with
     the full :class:`History` (epoch times, learning rates, best epoch) as ``result.history``.
     """
     _check_arguments(dataloaders, num_epochs, scheduler, step)
+    reduce = replicas.reduce if replicas is not None else None
     metric = metric or Accuracy()
     history = History(metric_name=metric.name)
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}  # the starting weights
@@ -272,16 +298,17 @@ def train_val_model(
             per_batch = scheduler if step == "batch" else None
             train = run_epoch(
                 model, dataloaders["train"], criterion, [metric], optimizer, per_batch, amp=amp,
-                progress=progress, desc=f"epoch {epoch} train",
+                progress=progress, desc=f"epoch {epoch} train", reduce=reduce,
             )  # fmt: skip
             val = run_epoch(
-                model,
+                replicas.for_eval(model) if replicas is not None else model,
                 dataloaders["val"],
                 criterion,
                 [metric],
                 amp=amp,
                 progress=progress,
                 desc=f"epoch {epoch} val",
+                reduce=reduce,
             )
             if step == "epoch":
                 scheduler.step()
