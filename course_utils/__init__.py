@@ -16,7 +16,7 @@ A lesson imports the package once and uses the names below::
 
 __version__ = "0.2.0"
 
-from . import recipes
+from . import recipes, transfer
 from .config import fast_bf16, fast_channels_last, get_device, get_profile, seed_everything
 from .data import (
     DatasetError,
@@ -102,6 +102,7 @@ __all__ = [
     "make_optimizer",
     "one_cycle",
     "recipes",
+    "transfer",
     "save_checkpoint",
     "load_checkpoint",
     "CheckpointError",

@@ -46,7 +46,9 @@ class Profile:
     small_data_val: int | None  # notebook 03, validation images checked every epoch
     cifar_epochs: int  # notebook 04, each optimizer run
     cifar_seeds: int  # notebook 04, runs of the best recipe (its seed-to-seed spread is the noise level)
-    cifar_target: float  # notebook 04, the self-check's test accuracy (the reference chapter: 75.5 % in 25 epochs)
+    cifar_target: (
+        float  # notebook 04, the self-check's test accuracy (the reference chapter: 75.5 % in 25 epochs)
+    )
     skip_steps: int  # notebook 05, training steps of the plain and the residual network
     resnet_epochs: int  # notebook 05, in-notebook ResNet-14 run
     resnet9_epochs: int  # notebook 05, ResNet9 run (the full profile is the 94% recipe)
@@ -54,6 +56,9 @@ class Profile:
     resnet9_batch_size: int  # notebook 05: the recipe's 512 on a GPU, less where memory is short
     unet_epochs: int  # notebook 06
     pets_max_train: int | None  # notebook 06 training images
+    transfer_epochs: int  # notebook 07, each run
+    transfer_seeds: int  # notebook 07, runs per setting
+    imagenet_transfer: bool  # notebook 07: also fine-tune torchvision's ImageNet ResNet-18 (a 45 MB download)
     max_batches: int | None = None  # batches per pass over any loader: None = all (2 in a dry run)
 
     @property
@@ -105,6 +110,9 @@ PROFILES: dict[str, Profile] = {
         resnet9_batch_size=64,
         unet_epochs=1,
         pets_max_train=32,
+        transfer_epochs=1,
+        transfer_seeds=1,
+        imagenet_transfer=False,
     ),
     "cpu": Profile(
         name="cpu",
@@ -124,6 +132,9 @@ PROFILES: dict[str, Profile] = {
         resnet9_batch_size=128,
         unet_epochs=90,
         pets_max_train=None,
+        transfer_epochs=15,
+        transfer_seeds=3,
+        imagenet_transfer=False,
     ),
     "full": Profile(
         name="full",
@@ -143,6 +154,9 @@ PROFILES: dict[str, Profile] = {
         resnet9_batch_size=512,
         unet_epochs=90,
         pets_max_train=None,
+        transfer_epochs=15,
+        transfer_seeds=3,
+        imagenet_transfer=True,
     ),
 }
 

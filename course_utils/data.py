@@ -83,6 +83,14 @@ class Dataset:
     def splits(self) -> dict[str, Split]:
         return {"train": self.train, "val": self.val, "test": self.test}
 
+    def with_stats(self, mean: tuple[float, ...], std: tuple[float, ...]) -> Dataset:
+        """The same data, normalised with another ``mean``/``std`` (e.g. a pretrained network's)."""
+        if len(mean) != self.image_shape[0] or len(std) != self.image_shape[0]:
+            raise ValueError(
+                f"mean and std need {self.image_shape[0]} values (one per channel), got {mean}, {std}."
+            )
+        return Dataset(self.name, self.train, self.val, self.test, tuple(mean), tuple(std), self.class_names)
+
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v):,}" for k, v in self.splits().items())
         return f"Dataset({self.name}: {sizes}, image {self.image_shape}, {self.num_classes} classes)"

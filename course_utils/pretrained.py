@@ -22,11 +22,17 @@ __all__ = ["PRETRAINED", "load_pretrained"]
 
 FOLDER = Path(__file__).resolve().parent / "checkpoints"
 
-# name -> {file: sha256}: the checkpoint and its training report (history, device, time)
-PRETRAINED: dict[str, dict[str, str]] = {
+CIFAR10_STATS = ((0.491451, 0.482067, 0.446407), (0.24691, 0.243455, 0.261448))  # the 45,000-image split
+
+# name -> its files with their SHA-256 (the checkpoint, and the training report: history, device, time)
+# and the per-channel (mean, std) its inputs were normalised with, which new data must use too.
+PRETRAINED: dict[str, dict] = {
     "resnet14_cifar10": {
-        "resnet14_cifar10.pt": "5a7619de83cc00e4bec3cd6ee5adc019eb0ab288e045f00df8e5513a9ed8c625",
-        "resnet14_cifar10.json": "7ffcc74a9a9e1eaa673d6b21449d47d222cdc959311985564a46a55d5a0cd8fb",
+        "files": {
+            "resnet14_cifar10.pt": "5a7619de83cc00e4bec3cd6ee5adc019eb0ab288e045f00df8e5513a9ed8c625",
+            "resnet14_cifar10.json": "7ffcc74a9a9e1eaa673d6b21449d47d222cdc959311985564a46a55d5a0cd8fb",
+        },
+        "normalization": CIFAR10_STATS,
     },
 }
 
@@ -47,15 +53,18 @@ def _verified(path: Path, sha256: str) -> Path:
 
 
 def load_pretrained(name: str, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """The packaged model ``name`` and its metadata (``meta["report"]``: the training report).
+    """The packaged model ``name`` and its metadata: ``meta["report"]``, the training report (when
+    shipped), and ``meta["normalization"]``, the (mean, std) its inputs were normalised with.
 
     Names: see :data:`PRETRAINED`. Raises :class:`CheckpointError` naming the file when it is
     missing or does not match its recorded SHA-256.
     """
     if name not in PRETRAINED:
         raise ValueError(f"Unknown pretrained model {name!r}; available: {sorted(PRETRAINED)}.")
-    files = {file: _verified(FOLDER / file, sha) for file, sha in PRETRAINED[name].items()}
+    entry = PRETRAINED[name]
+    files = {file: _verified(FOLDER / file, sha) for file, sha in entry["files"].items()}
     model, meta = load_checkpoint(files[f"{name}.pt"], device=device)
     report = files.get(f"{name}.json")
     meta["report"] = json.loads(report.read_text()) if report else {}
+    meta["normalization"] = entry["normalization"]
     return model, meta

@@ -27,19 +27,22 @@ def fake_classification(rng, n_train, n_test, shape, classes=10):
     return arrays
 
 
+BREEDS = ["Abyssinian", "Bengal", "american_bulldog"]
+
+
 def fake_pets(rng, n_train=20, n_test=10):
     arrays = {}
     for part, n in (("train", n_train), ("test", n_test)):
         arrays |= {
             f"x_{part}": rng.integers(0, 256, size=(n, 128, 128, 3), dtype=np.uint8),
             f"m_{part}": rng.integers(1, 4, size=(n, 128, 128), dtype=np.uint8),
-            f"names_{part}": np.asarray([f"Bengal_{part}{i}" for i in range(n)]),
+            f"names_{part}": np.asarray([f"{BREEDS[i % 3]}_{part}{i}" for i in range(n)]),
             f"orig_hw_{part}": np.full((n, 2), 300, dtype=np.int32),
-            f"breed_{part}": np.asarray(["Bengal"] * n),
-            f"species_{part}": np.ones(n, dtype=np.uint8),
+            f"breed_{part}": np.asarray([BREEDS[i % 3] for i in range(n)]),
+            f"species_{part}": np.asarray([2 if i % 3 == 2 else 1 for i in range(n)], dtype=np.uint8),
             f"class_id_{part}": np.full(n, 6, dtype=np.uint8),
         }
-    arrays["breed_names"] = np.asarray(["Bengal"])
+    arrays["breed_names"] = np.asarray(BREEDS)
     return arrays
 
 

@@ -62,7 +62,7 @@ def test_pets_masks_and_binary_target(tiny_data_dir):
 
 def test_pet_breeds_labels_each_image_with_its_breed(tiny_data_dir):
     breeds = cu.pet_breeds(cu.load_pets(val_size=5))
-    assert breeds.class_names == ["Bengal"] and breeds.num_classes == 1
+    assert breeds.class_names == ["Abyssinian", "Bengal", "american_bulldog"] and breeds.num_classes == 3
     assert breeds.train.y.dtype == torch.int64 and breeds.train.y.shape == (15,)
     names = [breeds.class_names[i] for i in breeds.test.y.tolist()]
     assert names == breeds.test.info["breed"].tolist()

@@ -116,6 +116,15 @@ class ResNet(CourseModel):
         stage += [block(out_channels, out_channels) for _ in range(1, blocks)]
         return nn.Sequential(*stage)
 
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new, randomly initialised classifier for ``num_classes`` (transfer learning to new classes);
+        ``model_args`` follow, so a checkpoint rebuilds the new network."""
+        if not (isinstance(num_classes, int) and num_classes > 0):
+            raise ValueError(f"num_classes must be a positive whole number, got {num_classes!r}.")
+        old = self.fc.weight
+        self.fc = nn.Linear(self.fc.in_features, num_classes, device=old.device, dtype=old.dtype)
+        self.model_args = self.model_args | {"num_classes": num_classes}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn(self.conv(x)))  # (N, 16, 32, 32)
         out = self.layer3(self.layer2(self.layer1(out)))  # (N, 64, 8, 8)
