@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 import course_utils as cu
 from tests.conftest import REAL_DATA, has_real
@@ -82,40 +81,3 @@ def test_benchmark_helpers(tmp_path):
     text = results.read_text()
     assert "hand-written notes" in text and "header two" in text and "header one" not in text
     assert text.count(run.BEGIN) == 1
-
-
-def test_transfer_pets_final_runs_on_tiny_data(tiny_data_dir):
-    # Lesson 07's experiment script: three breeds, every setting, one epoch at 32 px.
-    import transfer_pets
-
-    rng = np.random.default_rng(0)
-    arrays = dict(np.load(tiny_data_dir / "pets" / "pets_seg.npz"))
-    for part in ("train", "test"):
-        n = len(arrays[f"x_{part}"])
-        arrays[f"breed_{part}"] = np.asarray([transfer_pets.BREEDS[i % 3] for i in range(n)])
-        arrays[f"x_{part}"] = rng.integers(0, 256, size=arrays[f"x_{part}"].shape, dtype=np.uint8)
-    np.savez(tiny_data_dir / "pets" / "pets_seg.npz", **arrays)
-    data = transfer_pets.load_pet_breeds(32, val_per_breed=2)
-    assert data.image_shape == (3, 32, 32) and len(data.val) == 6 and len(data.train) == 14
-    assert torch.bincount(data.val.y).tolist() == [2, 2, 2]
-    recipe = [f"{s}=0.05:1" for s in ("scratch", "frozen", "finetune", "finetune_aug")]
-    threads = str(torch.get_num_threads())  # the script sets the thread count; keep the session's
-    runs = transfer_pets.main(
-        ["final", "--res", "32", "--val-per-breed", "2", "--threads", threads, "--test", "--recipe", *recipe]
-    )
-    assert len(runs) == 4 and all(0.0 <= r["test"] <= 1.0 for r in runs)
-    assert all(int(r["confusion"].sum()) == 10 for r in runs)
-
-
-def test_transfer_pets_frozen_backbone_keeps_batchnorm_statistics():
-    import transfer_pets
-
-    model = transfer_pets.build("frozen", seed=0)
-    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
-    assert trainable == ["model.fc.weight", "model.fc.bias"]
-    before = model.model.bn.running_mean.clone()
-    model.train()
-    model(torch.randn(4, 3, 48, 48))
-    assert torch.equal(model.model.bn.running_mean, before) and model.model.fc.training
-    groups = transfer_pets.param_groups(transfer_pets.build("finetune", seed=0), 0.1, 0.1)
-    assert [len(g["params"]) for g in groups] == [2, 45] and groups[1]["lr"] == pytest.approx(0.01)
