@@ -39,6 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import IGNORE_INDEX
+from .train.loop import _model_device
 
 SCORES = ("logit", "log_prob", "output")
 Classes = torch.Tensor | Sequence[int] | int | None
@@ -46,7 +47,7 @@ Classes = torch.Tensor | Sequence[int] | int | None
 __all__ = ["SCORES", "gradcam", "mass_inside", "pointing_hits", "saliency"]
 
 
-def find_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
+def _find_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
     """``(name, module)`` for a module name as in ``model.named_modules()`` or a submodule itself."""
     names = dict(model.named_modules())
     if isinstance(layer, nn.Module):
@@ -68,12 +69,7 @@ def find_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module
     return layer, names[layer]
 
 
-def model_device(model: nn.Module) -> torch.device:
-    param = next(model.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
-def check_images(model: nn.Module, images: torch.Tensor) -> None:
+def _check_images(model: nn.Module, images: torch.Tensor) -> None:
     """Fail early on images that are not a float batch (N, C, H, W) with the model's channel count."""
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
@@ -95,7 +91,7 @@ def check_images(model: nn.Module, images: torch.Tensor) -> None:
         )
 
 
-def class_scores(outputs: torch.Tensor, classes: Classes, score: str) -> torch.Tensor:
+def _class_scores(outputs: torch.Tensor, classes: Classes, score: str) -> torch.Tensor:
     """The scores (N,) to explain: ``score`` of ``outputs`` (N, num_classes) at ``classes``."""
     if outputs.dim() != 2:
         raise ValueError(
@@ -129,7 +125,7 @@ def class_scores(outputs: torch.Tensor, classes: Classes, score: str) -> torch.T
     return outputs.gather(1, classes.long()[:, None]).squeeze(1)
 
 
-def check_score(score: str) -> None:
+def _check_score(score: str) -> None:
     if score not in SCORES:
         raise ValueError(
             f"score must be one of {SCORES}, got {score!r}. 'logit' (the default) explains the centred "
@@ -137,7 +133,7 @@ def check_score(score: str) -> None:
         )
 
 
-def normalise(maps: torch.Tensor, what: str, score: str) -> torch.Tensor:
+def _normalise(maps: torch.Tensor, what: str, score: str) -> torch.Tensor:
     """Scale each map (N, H, W) of non-negative values so that its maximum is 1; warn about all-zero
     maps, which stay zero."""
     peak = maps.amax(dim=(1, 2), keepdim=True)
@@ -157,19 +153,19 @@ def normalise(maps: torch.Tensor, what: str, score: str) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def gradients_on():
+def _gradients_on():
     """Autograd on, even inside the caller's ``torch.no_grad()`` or ``torch.inference_mode()``."""
     with torch.inference_mode(False), torch.enable_grad():
         yield
 
 
-def input_copy(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+def _input_copy(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """A copy of ``images`` on the model's device that requires grad, so that a frozen model still
     builds a graph (the copy also turns a batch made under ``inference_mode`` into a normal tensor)."""
-    return images.detach().to(model_device(model)).clone().requires_grad_(True)
+    return images.detach().to(_model_device(model)).clone().requires_grad_(True)
 
 
-class EvalMode:
+class _EvalMode:
     """Context manager: the model in eval mode inside, each module's own training flag restored after."""
 
     def __init__(self, model: nn.Module):
@@ -208,9 +204,9 @@ def gradcam(
 
     Returns (N, H, W) in [0, 1], on the images' device.
     """
-    check_score(score)
-    check_images(model, images)
-    name, module = find_layer(model, layer)
+    _check_score(score)
+    _check_images(model, images)
+    name, module = _find_layer(model, layer)
     kept, grads = [], []
 
     def keep(_module, _inputs, output):
@@ -227,8 +223,8 @@ def gradcam(
 
     handle = module.register_forward_hook(keep)
     try:
-        with EvalMode(model), gradients_on():
-            x = input_copy(model, images)
+        with _EvalMode(model), _gradients_on():
+            x = _input_copy(model, images)
             outputs = model(x)
             if len(kept) != 1:
                 raise ValueError(
@@ -241,7 +237,7 @@ def gradcam(
                         "wrapper such as FlipTTA): pick another layer, e.g. the enclosing block."
                     )
                 )
-            scores = class_scores(outputs, classes, score)
+            scores = _class_scores(outputs, classes, score)
             torch.autograd.grad(scores.sum(), x)  # fires the tensor hook; accumulates no .grad
     finally:
         handle.remove()
@@ -251,7 +247,7 @@ def gradcam(
     alpha = grad.mean(dim=(2, 3), keepdim=True)  # (N, K, 1, 1)
     cam = F.relu((alpha * acts).sum(dim=1, keepdim=True))  # (N, 1, h, w)
     cam = F.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)
-    return normalise(cam[:, 0], "Grad-CAM", score).to(images.device)
+    return _normalise(cam[:, 0], "Grad-CAM", score).to(images.device)
 
 
 def saliency(
@@ -264,16 +260,16 @@ def saliency(
     pixels the score is most sensitive to, not what raises it. Returns (N, H, W) in [0, 1] (maximum 1
     per image).
     """
-    check_score(score)
-    check_images(model, images)
-    with EvalMode(model), gradients_on():
-        x = input_copy(model, images)
-        scores = class_scores(model(x), classes, score)
+    _check_score(score)
+    _check_images(model, images)
+    with _EvalMode(model), _gradients_on():
+        x = _input_copy(model, images)
+        scores = _class_scores(model(x), classes, score)
         (grad,) = torch.autograd.grad(scores.sum(), x)
-    return normalise(grad.abs().amax(dim=1), "Saliency", score).to(images.device)
+    return _normalise(grad.abs().amax(dim=1), "Saliency", score).to(images.device)
 
 
-def check_maps_masks(maps: torch.Tensor, masks: torch.Tensor, ignore_index: int):
+def _check_maps_masks(maps: torch.Tensor, masks: torch.Tensor, ignore_index: int):
     """``(maps, inside, valid)``: float maps (N, H, W) and boolean masks of the same shape."""
     if maps.dim() != 3:
         raise ValueError(
@@ -306,7 +302,7 @@ def mass_inside(maps: torch.Tensor, masks: torch.Tensor, ignore_index: int = IGN
     pixels (average with ``torch.nanmean``). Compare it with the chance level, the mask's share of the
     valid pixels: ``mass_inside(torch.ones_like(maps), masks)``.
     """
-    maps, inside, valid = check_maps_masks(maps, masks, ignore_index)
+    maps, inside, valid = _check_maps_masks(maps, masks, ignore_index)
     maps = maps * valid
     return (maps * inside).sum(dim=(1, 2)) / maps.sum(dim=(1, 2))
 
@@ -318,7 +314,7 @@ def pointing_hits(maps: torch.Tensor, masks: torch.Tensor, ignore_index: int = I
     bilinear upsampling makes small plateaus), a hit means one of them is inside. An all-zero map is
     a miss. The chance level is the mask's share of the image.
     """
-    maps, inside, valid = check_maps_masks(maps, masks, ignore_index)
+    maps, inside, valid = _check_maps_masks(maps, masks, ignore_index)
     maps = maps.masked_fill(~valid, float("-inf"))
     peak = maps.amax(dim=(1, 2), keepdim=True)
     return ((maps == peak) & inside).any(dim=(1, 2)) & (peak.flatten() > 0)

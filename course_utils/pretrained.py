@@ -34,6 +34,21 @@ PRETRAINED: dict[str, dict] = {
         },
         "normalization": CIFAR10_STATS,
     },
+    # Notebook 07's breed classifiers (seed 0), trained by tools/train_pet_classifiers.py for notebook 08.
+    "pets_breeds_scratch": {
+        "files": {
+            "pets_breeds_scratch.pt": "0422b13ea7fb6f89f8ff168893794d1a296c9af3127beffa07f4c5fbd56b3359",
+            "pets_breeds_scratch.json": "e3ba8fdddee4a53b1ae0afc5e0b8c366ed53f61e79c0e783062eb223e0740870",
+        },
+        "normalization": CIFAR10_STATS,
+    },
+    "pets_breeds_finetune": {
+        "files": {
+            "pets_breeds_finetune.pt": "d8a5082b15bb9783e3a61132555fb6afbb9ac3af4bc42c72a880ff2768731f26",
+            "pets_breeds_finetune.json": "d35bd55580272f2b66141b8e492f6e000a885171fcf5ea340431f3ab94dd214b",
+        },
+        "normalization": CIFAR10_STATS,
+    },
 }
 
 
