@@ -24,6 +24,7 @@ from .data import (
     load_mnist,
     load_pets,
     pet_breeds,
+    pet_mask,
     pets_binary,
     stratified_subset,
 )

@@ -134,3 +134,12 @@ def test_plain_block_is_the_residual_block_without_its_shortcut():
     deep = cu.ResNet("plain", [3, 3, 3])
     assert deep(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     assert cu.count_parameters(deep) < cu.count_parameters(cu.ResNet("basic", [3, 3, 3]))  # no shortcut convs
+
+
+def test_the_public_surface_is_importable_and_drawn():
+    missing = [name for name in cu.__all__ if not hasattr(cu, name)]
+    assert not missing, missing
+    public = {n for n in dir(cu) if not n.startswith("_")} - set(cu.__all__)
+    submodules = {"config", "data", "download", "explain", "loaders", "losses", "metrics", "models", "plots"}
+    submodules |= {"pretrained", "recipes", "run_notebooks", "runtime", "train", "transfer"}
+    assert public <= submodules, f"exported without being in __all__: {sorted(public - submodules)}"
