@@ -76,8 +76,11 @@ def test_benchmark_helpers(tmp_path):
     assert 1e6 < flops < 1e8  # LeNet-5 on 32x32: about 0.6 MFLOP forward, x3 with backward
     results = tmp_path / "RESULTS.md"
     results.write_text("# Results\n\nhand-written notes\n")
-    run.write_results(results, [("A", ["| a |"])], "header one")
-    run.write_results(results, [("B", ["| b |"])], "header two")  # replaces the generated part only
+    run.write_results(results, [("A", ["| a |"])], "header one", "AVX2")
+    run.write_results(results, [("B", ["| b |"])], "header two", "AVX2")  # replaces the generated part only
+    run.write_results(
+        results, [("C", ["| c |"])], "header three", "AVX-512 BF16"
+    )  # another class: kept apart
     text = results.read_text()
     assert "hand-written notes" in text and "header two" in text and "header one" not in text
-    assert text.count(run.BEGIN) == 1
+    assert text.count(run.MARKER.format("AVX2", "begin")) == 1 and "header three" in text

@@ -161,7 +161,8 @@ def _sentences(markdown: str) -> list[str]:
     text = re.sub(r"`[^`]*`", " ", text)
     text = re.sub(r"^#+ \d\d ·", "#", text, flags=re.MULTILINE)
     text = DIMENSION.sub(" ", text)
-    return re.split(r"(?<=[.!?:;])\s+(?=[A-Z(*])|\n\s*\n|\n(?=\s*(?:[-*+]|\d+\.) )", text)
+    # a sentence ends at . ! ? before a capital; a paragraph or a list item ends one too (a colon does not)
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z(*])|\n\s*\n|\n(?=\s*(?:[-*+]|\d+\.) )", text)
 
 
 def _printed(number: str, scale: str | None, outputs: str) -> bool:

@@ -1,9 +1,11 @@
 """Every lesson in the ``cpu`` profile on fresh kernels: wall time, peak memory, self-checks, per CPU class.
 
-    COURSE_DATA_DIR=/path/to/data python benchmarks/notebooks.py            # lessons, outputs not written
-    COURSE_DATA_DIR=/path/to/data python benchmarks/notebooks.py --write    # ... and commit-ready outputs
-    python benchmarks/notebooks.py --solutions 01 02                        # some solutions notebooks
-    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/notebooks.py  # AVX2 class, emulated
+    python benchmarks/bench_notebooks.py                   # every lesson; outputs not written
+    python benchmarks/bench_notebooks.py --write           # ... and saved: the committed run
+    python benchmarks/bench_notebooks.py --solutions 01 02  # some solutions notebooks
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/bench_notebooks.py  # AVX2, emulated
+
+(with ``COURSE_DATA_DIR`` pointing at the data).
 
 For each notebook it records the wall time, the kernel's peak resident memory and the self-check lines the
 notebook printed; for the machine, the CPU model, the cores, the instruction set PyTorch's kernels use
