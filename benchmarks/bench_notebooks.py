@@ -123,13 +123,21 @@ def main(argv=None) -> dict[str, run_notebooks.Run]:
     cls = cpu_class()
     print(f"CPU class: {cls} | {machine_line()}", flush=True)
     results = {}
+    failed = []
     for path in paths:
-        results[path.name] = run = run_notebooks.execute(path, write=args.write)
+        try:
+            results[path.name] = run = run_notebooks.execute(path, write=args.write)
+        except Exception as error:  # one failed notebook must not cost the others' runs
+            failed.append(path.name)
+            print(f"{path.name}: FAILED, nothing written: {str(error).strip()[-2000:]}", flush=True)
+            continue
         print(f"{path.name}: {run.seconds:.1f} s, peak {run.peak_mb:,.0f} MB", flush=True)
         for line in self_checks(run.notebook):
             print(f"  {line}", flush=True)
     lines = [f"Machine: {machine_line()}.", "", *table(results)]
     print("\n".join(lines))
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)} (their tables were not written)")
     if args.results and len(paths) > 1:
         kind = "solutions" if args.solutions else "lessons"
         write_results(

@@ -9,8 +9,9 @@ epochs and subset sizes change:
 
 Pick one with the ``COURSE_PROFILE`` environment variable; by default it is ``full`` when CUDA or MPS
 is available and ``cpu`` otherwise. ``COURSE_DRY_RUN=1`` keeps the profile's code path but caps every
-loader at two batches (as Lightning's ``fast_dev_run``): the ``full`` profile then runs on a CPU in
-minutes, to catch what breaks only there; headline self-checks are skipped in that mode.
+loader at two batches and every training at two epochs (as Lightning's ``fast_dev_run``): the ``full``
+profile then runs on a CPU in minutes, to catch what breaks only there; headline self-checks are skipped
+in that mode.
 
 This module is the one place that reads the course's environment variables (``COURSE_PROFILE``,
 ``COURSE_DRY_RUN``, ``COURSE_DATA_DIR``, ``COURSE_DEVICE``); everything else takes arguments.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ DATA_DIR_ENV = "COURSE_DATA_DIR"
 DEVICE_ENV = "COURSE_DEVICE"
 DRY_RUN_ENV = "COURSE_DRY_RUN"
 DRY_RUN_BATCHES = 2
+DRY_RUN_EPOCHS = 2  # a dry run trains every model for at most this many epochs
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,9 @@ class Profile:
     resnet9_epochs: int  # notebook 05, ResNet9 run (the full profile is the 94% recipe)
     resnet9_max_train: int | None  # notebook 05, ResNet9 training images
     resnet9_batch_size: int  # notebook 05: the recipe's 512 on a GPU, less where memory is short
-    unet_epochs: int  # notebook 06
+    unet_epochs: int  # notebook 06, the in-notebook U-Net
+    unet_width: int  # notebook 06: its base_channels (the recipe's 16 on a GPU; 8 fits a CPU's budget)
+    unet_target: float  # notebook 06: the self-check's test pet IoU for the in-notebook U-Net
     pets_max_train: int | None  # notebook 06 training images
     transfer_epochs: int  # notebook 07, each run
     transfer_seeds: int  # notebook 07, runs per setting
@@ -109,6 +113,8 @@ PROFILES: dict[str, Profile] = {
         resnet9_max_train=256,
         resnet9_batch_size=64,
         unet_epochs=1,
+        unet_width=8,
+        unet_target=0.0,
         pets_max_train=32,
         transfer_epochs=1,
         transfer_seeds=1,
@@ -130,7 +136,9 @@ PROFILES: dict[str, Profile] = {
         resnet9_epochs=1,
         resnet9_max_train=2048,
         resnet9_batch_size=128,
-        unet_epochs=90,
+        unet_epochs=30,
+        unet_width=8,
+        unet_target=0.65,
         pets_max_train=None,
         transfer_epochs=15,
         transfer_seeds=3,
@@ -153,6 +161,8 @@ PROFILES: dict[str, Profile] = {
         resnet9_max_train=None,
         resnet9_batch_size=512,
         unet_epochs=90,
+        unet_width=16,
+        unet_target=0.78,
         pets_max_train=None,
         transfer_epochs=15,
         transfer_seeds=3,
@@ -170,7 +180,8 @@ def accelerator_available() -> bool:
 def get_profile(name: str | None = None, dry_run: bool | None = None) -> Profile:
     """Return the run profile: ``name`` > ``$COURSE_PROFILE`` > ``full`` on an accelerator, else ``cpu``.
 
-    ``dry_run`` (default: ``$COURSE_DRY_RUN`` is set to 1) caps every loader at two batches.
+    ``dry_run`` (default: ``$COURSE_DRY_RUN`` is set to 1) caps every loader at two batches and every
+    ``*_epochs`` field at two epochs: the profile's code path, in minutes.
     """
     name = name or os.environ.get(PROFILE_ENV) or ("full" if accelerator_available() else "cpu")
     key = name.strip().lower()
@@ -184,7 +195,15 @@ def get_profile(name: str | None = None, dry_run: bool | None = None) -> Profile
         if flag not in ("", "0", "1", "false", "true"):
             raise ValueError(f"{DRY_RUN_ENV} must be 1 (dry run) or 0, got {flag!r}.")
         dry_run = flag in ("1", "true")
-    return replace(PROFILES[key], max_batches=DRY_RUN_BATCHES) if dry_run else PROFILES[key]
+    profile = PROFILES[key]
+    if not dry_run:
+        return profile
+    epochs = {
+        f.name: min(getattr(profile, f.name), DRY_RUN_EPOCHS)
+        for f in fields(profile)
+        if f.name.endswith("_epochs")
+    }
+    return replace(profile, max_batches=DRY_RUN_BATCHES, **epochs)
 
 
 def default_cache_dir() -> Path:

@@ -100,9 +100,9 @@ def show_segmentation(images, truths, predictions=None, titles=None, size: float
         len(images), cols, figsize=(size * cols + 0.6, size * len(images)), squeeze=False
     )
     for i in range(len(images)):
-        panels = [to_image(images[i]), truths[i].float().masked_fill(truths[i] == 255, 0.5)]
+        panels = [to_image(images[i]), truths[i].float().masked_fill(truths[i] == 255, 0.5).cpu().numpy()]
         if predictions is not None:
-            panels.append(predictions[i].float())
+            panels.append(predictions[i].float().cpu().numpy())
         for j, (ax, panel) in enumerate(zip(axes[i], panels, strict=True)):
             ax.imshow(panel, cmap=None if j == 0 else "gray", vmin=0, vmax=1)
             _blank(ax)
@@ -128,7 +128,14 @@ def show_trimaps(images, trimaps, titles: Sequence[str] | None = None, size: flo
     for i in range(n):
         axes[0, i].imshow(to_image(images[i]))
         axes[1, i].imshow(to_image(images[i]))
-        axes[1, i].imshow(trimaps[i], cmap=cmap, vmin=0, vmax=2, alpha=0.55, interpolation="nearest")
+        axes[1, i].imshow(
+            torch.as_tensor(trimaps[i]).cpu().numpy(),
+            cmap=cmap,
+            vmin=0,
+            vmax=2,
+            alpha=0.55,
+            interpolation="nearest",
+        )
         if titles is not None:
             axes[0, i].set_title(titles[i], fontsize=9)
         for ax in axes[:, i]:

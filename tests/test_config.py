@@ -99,7 +99,8 @@ def test_dry_run_caps_the_loaders_and_skips_the_self_checks(monkeypatch, capsys,
     assert (
         profile.dry_run
         and profile.max_batches == 2
-        and profile.mnist_epochs == config.PROFILES["full"].mnist_epochs
+        and profile.mnist_epochs == config.DRY_RUN_EPOCHS < config.PROFILES["full"].mnist_epochs
+        and profile.small_data_seeds == config.PROFILES["full"].small_data_seeds  # only epochs shrink
     )
     loaders = cu.runtime(profile, "cpu").loaders(cu.load_mnist(val_size=50), 8)
     assert [len(loaders[k]) for k in ("train", "val", "test")] == [2, 1, 1]  # val/test: one batch of 1000
