@@ -56,6 +56,7 @@ class Profile:
     resnet9_epochs: int  # notebook 05, ResNet9 run (the full profile is the 94% recipe)
     resnet9_max_train: int | None  # notebook 05, ResNet9 training images
     resnet9_batch_size: int  # notebook 05: the recipe's 512 on a GPU, less where memory is short
+    resnet9_max_eval: int | None  # notebook 05: test images for ResNet9's accuracy (None = all)
     unet_epochs: int  # notebook 06, the in-notebook U-Net
     unet_width: int  # notebook 06: its base_channels (the recipe's 16 on a GPU; 8 fits a CPU's budget)
     unet_target: float  # notebook 06: the self-check's test pet IoU for the in-notebook U-Net
@@ -112,6 +113,7 @@ PROFILES: dict[str, Profile] = {
         resnet9_epochs=1,
         resnet9_max_train=256,
         resnet9_batch_size=64,
+        resnet9_max_eval=500,
         unet_epochs=1,
         unet_width=8,
         unet_target=0.0,
@@ -131,12 +133,13 @@ PROFILES: dict[str, Profile] = {
         cifar_epochs=4,
         cifar_seeds=3,
         cifar_target=0.60,
-        skip_steps=150,
-        resnet_epochs=2,
+        skip_steps=80,
+        resnet_epochs=1,
         resnet9_epochs=1,
         resnet9_max_train=2048,
-        resnet9_batch_size=128,
-        unet_epochs=30,
+        resnet9_batch_size=64,
+        resnet9_max_eval=1000,
+        unet_epochs=45,
         unet_width=8,
         unet_target=0.65,
         pets_max_train=None,
@@ -160,6 +163,7 @@ PROFILES: dict[str, Profile] = {
         resnet9_epochs=24,
         resnet9_max_train=None,
         resnet9_batch_size=512,
+        resnet9_max_eval=None,
         unet_epochs=90,
         unet_width=16,
         unet_target=0.78,

@@ -186,6 +186,7 @@ def gradcam(
     images: torch.Tensor,
     classes: Classes = None,
     score: str = "logit",
+    batch_size: int = 64,
 ) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al. 2017): where in ``layer``'s feature maps the evidence for a class is.
 
@@ -200,13 +201,19 @@ def gradcam(
       and less specific.
     - ``images`` (N, C, H, W), normalised as for training. ``classes``: N class indices, one int for
       all, or None for the predicted classes. ``score``: ``"logit"``, ``"log_prob"`` or ``"output"``
-      (module docstring).
+      (module docstring). ``batch_size``: images per forward and backward pass (memory grows with it).
 
     Returns (N, H, W) in [0, 1], on the images' device.
     """
     _check_score(score)
     _check_images(model, images)
     name, module = _find_layer(model, layer)
+    maps = _in_batches(images, classes, batch_size, lambda x, c: _gradcam(model, name, module, x, c, score))
+    return _normalise(maps, "Grad-CAM", score).to(images.device)
+
+
+def _gradcam(model, name, module, images, classes, score) -> torch.Tensor:
+    """Unscaled Grad-CAM maps (N, H, W) of one batch."""
     kept, grads = [], []
 
     def keep(_module, _inputs, output):
@@ -247,11 +254,15 @@ def gradcam(
     alpha = grad.mean(dim=(2, 3), keepdim=True)  # (N, K, 1, 1)
     cam = F.relu((alpha * acts).sum(dim=1, keepdim=True))  # (N, 1, h, w)
     cam = F.interpolate(cam, size=images.shape[-2:], mode="bilinear", align_corners=False)
-    return _normalise(cam[:, 0], "Grad-CAM", score).to(images.device)
+    return cam[:, 0]
 
 
 def saliency(
-    model: nn.Module, images: torch.Tensor, classes: Classes = None, score: str = "logit"
+    model: nn.Module,
+    images: torch.Tensor,
+    classes: Classes = None,
+    score: str = "logit",
+    batch_size: int = 64,
 ) -> torch.Tensor:
     """Input-gradient saliency (Simonyan et al. 2014): per pixel, the largest ``|d score / d x|``
     over the image's channels.
@@ -262,11 +273,37 @@ def saliency(
     """
     _check_score(score)
     _check_images(model, images)
+    maps = _in_batches(images, classes, batch_size, lambda x, c: _saliency(model, x, c, score))
+    return _normalise(maps, "Saliency", score).to(images.device)
+
+
+def _saliency(model, images, classes, score) -> torch.Tensor:
+    """Unscaled saliency maps (N, H, W) of one batch."""
     with _EvalMode(model), _gradients_on():
         x = _input_copy(model, images)
         scores = _class_scores(model(x), classes, score)
         (grad,) = torch.autograd.grad(scores.sum(), x)
-    return _normalise(grad.abs().amax(dim=1), "Saliency", score).to(images.device)
+    return grad.abs().amax(dim=1)
+
+
+def _in_batches(images: torch.Tensor, classes: Classes, batch_size: int, explain) -> torch.Tensor:
+    """``explain(images_batch, classes_batch)`` over batches of ``batch_size``, concatenated."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(
+            f"batch_size must be a positive whole number of images, got {batch_size!r}; "
+            "lower it if memory runs out, e.g. batch_size=16."
+        )
+    if classes is not None and not isinstance(classes, int):
+        classes = torch.as_tensor(classes)
+    per_image = isinstance(classes, torch.Tensor) and classes.dim() > 0
+    if per_image and classes.shape != (len(images),):
+        return explain(images, classes)  # one batch: the class check names the mismatch
+    return torch.cat(
+        [
+            explain(images[i : i + batch_size], classes[i : i + batch_size] if per_image else classes)
+            for i in range(0, len(images), batch_size)
+        ]
+    )
 
 
 def _check_maps_masks(maps: torch.Tensor, masks: torch.Tensor, ignore_index: int):

@@ -16,7 +16,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import DataLoader
-from torchvision import transforms
 
 from .data import Split
 
@@ -338,6 +337,8 @@ def classic_loader(
     num_workers: int = 0,
 ) -> DataLoader:
     """The seed's pipeline: ``ToTensor()`` + ``Normalize(mean, std)`` per sample in a DataLoader."""
+    from torchvision import transforms  # imported here: torchvision costs memory that lessons need
+
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
     return DataLoader(
         ImageDataset(split, transform),

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-import seaborn as sns
 import torch
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
@@ -66,6 +65,8 @@ def plot_confusion(
     """A seaborn heatmap of a confusion matrix (rows: truth, columns: prediction)."""
     data = matrix.float() / matrix.sum(dim=1, keepdim=True) if normalize else matrix.long()
     fig, ax = plt.subplots(figsize=(0.55 * len(class_names) + 2, 0.5 * len(class_names) + 1.5))
+    import seaborn as sns  # imported here: with pandas it costs memory most lessons never use
+
     sns.heatmap(
         data.numpy(),
         annot=True,

@@ -117,6 +117,18 @@ def test_each_image_is_explained_on_its_own():
     assert torch.allclose(batch, singles, atol=1e-6)
 
 
+@pytest.mark.parametrize("explain", [lambda m, x, c, **k: gradcam(m, "features.2", x, c, **k), saliency])
+def test_batches_change_memory_not_maps(explain):
+    model, x = random_gap_net(logits=False), torch.randn(5, 3, 8, 8)
+    for classes in ([1, 0, 3, 2, 1], 2, None):
+        whole = explain(model, x, classes, batch_size=5)
+        assert torch.allclose(explain(model, x, classes, batch_size=2), whole, atol=1e-6)
+    with pytest.raises(ValueError, match="batch_size must be a positive whole number.*batch_size=16"):
+        explain(model, x, None, batch_size=0)
+    with pytest.raises(ValueError, match=r"5 images but classes has shape \(4,\)"):
+        explain(model, x, [0, 1, 2, 3], batch_size=2)
+
+
 def test_model_is_left_as_it_was():
     torch.manual_seed(0)
     model = cu.ResNet(layers=(1, 1, 1))

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import platform
 from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torchvision
 
 from .._io import atomic_write
 from ..models import MODELS, build_model, model_name
@@ -46,6 +46,14 @@ def _check_plain(value, where: str) -> None:
         )
 
 
+def _version(package: str) -> str:
+    """The installed version of ``package``, without importing it (torchvision alone costs ~170 MB)."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
 def _library_versions() -> dict[str, str]:
     from .. import __version__
 
@@ -53,7 +61,7 @@ def _library_versions() -> dict[str, str]:
     return {
         "course_utils": __version__,
         "torch": str(torch.__version__),
-        "torchvision": str(torchvision.__version__),
+        "torchvision": _version("torchvision"),
         "python": platform.python_version(),
     }
 
