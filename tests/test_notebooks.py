@@ -21,6 +21,10 @@ NOTEBOOKS = LESSONS + SOLUTIONS
 # A model defined in a notebook belongs in course_utils (notebooks import it).
 DEFINES_COURSE_CODE = re.compile(r"^class \w+\((?:nn\.Module|torch\.nn\.Module|Dataset)\)", re.MULTILINE)
 # What students read must say "the reference chapter", never the authors' word for it.
+# Text an author leaves to write after the run; a committed notebook has none.
+PLACEHOLDER = re.compile(
+    r"written after the run|\bANSWER_\d|\((?:interpretation|decision|what next)\)|\bTODO\b"
+)
 AUTHORS_WORD = re.compile(r"\bseed's\b|\bseed recipe\b|\bseed-style\b|\(seed\)", re.IGNORECASE)
 
 
@@ -53,6 +57,9 @@ def test_outputs_come_from_one_fresh_in_order_run(path):
     assert not tracebacks, f"cells {tracebacks} printed a traceback"
     assert not run_notebooks.leaked_paths(nb)
     assert any(c.outputs for c in code), "committed without outputs"
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    left = PLACEHOLDER.findall(markdown)
+    assert not left, f"text to be written from the outputs is missing: {left}"
 
 
 def markdown_problems(source: str) -> list[str]:
