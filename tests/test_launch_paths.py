@@ -5,10 +5,12 @@
   dependencies come from the system's site-packages, as Colab provides them); each notebook is copied
   alone into an empty folder and executed there in the ``smoke`` profile.
 - **A GPU**: CUDA means the ``full`` profile. Its code path runs here on the CPU as a dry run
-  (``COURSE_DRY_RUN=1``: every loader capped at two batches), so what breaks only in ``full`` (recipe
-  fields, shapes, checkpoints, TTA) breaks here; the self-checks say they are skipped.
+  (``COURSE_DRY_RUN=1``: every loader capped at two batches, every training at two epochs), so what breaks
+  only in ``full`` (recipe fields, shapes, checkpoints, TTA) breaks here; the self-checks say they are
+  skipped. The lessons run it; the solutions call the same package code with the same profile fields, and
+  nbval runs them in ``smoke``, so a second full-profile pass over them would cost CI time for little.
 
-Both execute every notebook once more, so they are marked (``colab``, ``dryrun``); CI runs them.
+Both execute notebooks once more, so they are marked (``colab``, ``dryrun``); CI runs them.
 """
 
 import os
@@ -24,6 +26,7 @@ from course_utils import run_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = run_notebooks.find([])
+LESSONS = [p for p in NOTEBOOKS if p.parent.name != "solutions"]
 SELF_CHECK = "self-check:"
 
 
@@ -82,7 +85,7 @@ def test_notebook_runs_alone_with_the_installed_package(colab_python, tmp_path, 
 
 
 @pytest.mark.dryrun
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
 def test_full_profile_dry_run(monkeypatch, path):
     monkeypatch.setenv("COURSE_PROFILE", "full")
     monkeypatch.setenv("COURSE_DRY_RUN", "1")
