@@ -15,7 +15,9 @@ The steps, each a small function:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 
 import torch
 import torch.nn as nn
@@ -157,12 +159,14 @@ def imagenet_resnet18(num_classes: int) -> nn.Module | None:
     from torchvision.models import ResNet18_Weights, resnet18
 
     weights = ResNet18_Weights.IMAGENET1K_V1
+    hub_messages = io.StringIO()  # torch.hub prints the cache path it downloads to: a machine path
     try:
-        model = resnet18(weights=weights)
+        with contextlib.redirect_stdout(hub_messages), contextlib.redirect_stderr(hub_messages):
+            model = resnet18(weights=weights)
     except (OSError, RuntimeError, ValueError) as err:  # URLError is an OSError; torch.hub raises the others
         print(
-            f"The ImageNet weights could not be loaded ({type(err).__name__}: {err}). Without a network they "
-            "cannot be downloaded; the lesson falls back on the course's CIFAR-10 checkpoint."
+            f"The ImageNet weights could not be loaded ({type(err).__name__}). Without a network they cannot "
+            "be downloaded; the lesson falls back on the course's CIFAR-10 checkpoint."
         )
         return None
     model.fc = nn.Linear(model.fc.in_features, num_classes)
