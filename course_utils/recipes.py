@@ -47,11 +47,11 @@ OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw")
 SCHEDULES = ("none", "onecycle", "triangle")
 
 
-def _check_positive(name: str, value, whole: bool = False) -> None:
+def _check_positive(name: str, value, whole: bool = False, fix: str = "") -> None:
     ok = isinstance(value, int) if whole else isinstance(value, int | float) and math.isfinite(value)
-    if not ok or value <= 0:
+    if isinstance(value, bool) or not ok or value <= 0:
         kind = "a positive whole number" if whole else "a positive finite number"
-        raise ValueError(f"{name} must be {kind}, got {value!r}.")
+        raise ValueError(f"{name} must be {kind}, got {value!r}{'; ' + fix if fix else ''}.")
 
 
 def make_optimizer(
