@@ -14,9 +14,17 @@ A lesson imports the package once and uses the names below::
 (``cu.data``, ``cu.loaders``, ``cu.models``, ``cu.train``, ``cu.recipes``, ...).
 """
 
+import os
+
+# Before torch loads its OpenMP runtime (so only when this package is imported first, as the command line
+# and the scripts do; the notebooks set it in their setup cell): idle worker threads sleep instead of
+# spinning. On a 2-core AVX2 machine, 200 LeNet-5 steps took 11 to 83 s with spinning threads and about
+# 5 s without (benchmarks/RESULTS.md, "Threads that spin"). A value the user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.2.0"
 
-from . import recipes, transfer
+from . import recipes, transfer  # noqa: E402
 from .config import fast_bf16, fast_channels_last, get_device, get_profile, seed_everything
 from .data import (
     DatasetError,
@@ -48,7 +56,7 @@ from .models import (
 from .plots import plot_confusion, plot_history, show_images, show_segmentation, show_trimaps
 from .pretrained import load_pretrained
 from .recipes import make_optimizer, one_cycle
-from .runtime import Runtime, runtime
+from .runtime import Runtime, release_memory, runtime
 from .train import (
     CheckpointError,
     TrainingDiverged,
@@ -69,6 +77,7 @@ __all__ = [
     "seed_everything",
     "fast_bf16",
     "fast_channels_last",
+    "release_memory",
     # data
     "load_mnist",
     "load_cifar10",

@@ -247,10 +247,14 @@ def load_classification(name: str, data_dir, val_size: int, seed: int) -> Datase
     for part in ("train", "test"):
         check_images(arrays, f"x_{part}", STORED_SHAPES[name], path)
         check_labels(arrays, f"y_{part}", len(arrays[f"x_{part}"]), len(classes), path)
-    x, y = to_nchw(arrays["x_train"]), torch.from_numpy(arrays["y_train"].astype(np.int64))
+    # Each array is dropped as soon as its copy exists: at most two copies of the images at a time
+    # (CIFAR-10's training images are 150 MB each), which keeps a kernel's peak memory low.
+    x, y = to_nchw(arrays.pop("x_train")), torch.from_numpy(arrays.pop("y_train").astype(np.int64))
     train_idx, val_idx = split_indices(len(x), val_size, seed)
-    train, val = Split(x[train_idx], y[train_idx]), Split(x[val_idx], y[val_idx])
-    test = Split(to_nchw(arrays["x_test"]), torch.from_numpy(arrays["y_test"].astype(np.int64)))
+    val = Split(x[val_idx], y[val_idx])
+    train = Split(x[train_idx], y[train_idx])
+    del x
+    test = Split(to_nchw(arrays.pop("x_test")), torch.from_numpy(arrays.pop("y_test").astype(np.int64)))
     mean, std = channel_stats(train.x)
     return Dataset(name, train, val, test, mean, std, classes)
 

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 import torch.nn as nn
 
+from ._memory import release_memory
 from .config import seed_everything
 from .data import Dataset
 from .loaders import Augment, TensorLoader
@@ -263,4 +264,6 @@ def train_resnet9(
     for epoch in range(r.epochs):
         run_epoch(step_model, loader, criterion, (), optimizer, scheduler, amp=amp, desc=f"epoch {epoch}")
     sync()
-    return model, time.perf_counter() - tic
+    seconds = time.perf_counter() - tic
+    release_memory()
+    return model, seconds

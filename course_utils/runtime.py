@@ -17,11 +17,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from ._memory import hand_back_large_blocks, release_memory
 from .config import Profile, fast_bf16, fast_channels_last, get_device
 from .data import Dataset
 from .loaders import Augment, TensorLoader, make_loaders
 
-__all__ = ["Runtime", "runtime"]
+__all__ = ["Runtime", "release_memory", "runtime"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class Runtime:
 
 def runtime(profile: Profile, device: str | torch.device | None = None) -> Runtime:
     """The runtime for ``profile`` on ``device`` (default: :func:`~course_utils.get_device`): the
-    layout and precision that are fast there, and the profile's loader cap."""
+    layout and precision that are fast there, and the profile's loader cap. On Linux it also makes
+    freed activations go back to the system at once (:func:`course_utils._memory.hand_back_large_blocks`)."""
     device = get_device(device)
+    hand_back_large_blocks()  # keeps a kernel's memory near what it uses (see course_utils._memory)
     return Runtime(device, fast_channels_last(device), fast_bf16(device), profile.max_batches)

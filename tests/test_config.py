@@ -119,3 +119,15 @@ def test_self_check_passes_or_fails_loudly(capsys):
         cpu.check("test accuracy", 0.98, 0.99)
     config.get_profile("smoke", dry_run=False).check("test accuracy", 0.2, 0.99)
     assert "skipped (smoke profile" in capsys.readouterr().out
+
+
+def test_importing_the_package_first_lets_idle_threads_sleep_unless_the_user_says_otherwise():
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, course_utils; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    run = lambda env: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)  # noqa: E731
+    assert run(env).stdout.strip() == "PASSIVE"
+    assert run(env | {"OMP_WAIT_POLICY": "ACTIVE"}).stdout.strip() == "ACTIVE"

@@ -225,3 +225,12 @@ def test_the_claims_check_catches_a_planted_number():
         "(see [the paper](https://arxiv.org/abs/1512.03385): 93.57 %)."
     )
     assert not unbacked_claims(nb)
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.name)
+def test_setup_cell_lets_idle_threads_sleep_before_torch_loads(lesson):
+    """OMP_WAIT_POLICY only acts if set before torch loads its OpenMP runtime (benchmarks/RESULTS.md)."""
+    setup = next(c.source for c in read(lesson).cells if c.cell_type == "code" and "import torch" in c.source)
+    policy = setup.find('os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")')
+    where = f"{lesson.name}: set OMP_WAIT_POLICY before importing torch"
+    assert 0 <= policy < setup.find("import torch"), where

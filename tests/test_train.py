@@ -294,3 +294,23 @@ def test_command_line_trains_the_unet_recipe(tiny_data_dir, tmp_path):
         isinstance(model, cu.UNet)
         and meta["model_args"]["base_channels"] == cu.recipes.UNET.model_args["base_channels"]
     )
+
+
+def _resident_mb() -> float:
+    import re
+
+    status = open("/proc/self/status").read()
+    return int(re.search(r"VmRSS:\s+(\d+)", status)[1]) / 1024
+
+
+@pytest.mark.skipif(cu._memory._LIBC is None, reason="glibc only: elsewhere it only collects garbage")
+def test_release_memory_hands_freed_blocks_back():
+    """Blocks freed in the middle of the heap stay resident until release_memory trims them."""
+    cu.runtime(cu.get_profile("smoke"))  # fixes the mmap threshold at 16 MiB: 1 MiB blocks live in the heap
+    blocks = [torch.ones(2**18) for _ in range(300)]  # 300 blocks of 1 MiB, written, so resident
+    kept = blocks[1::2]
+    del blocks
+    before = _resident_mb()
+    cu.release_memory()
+    after = _resident_mb()
+    assert len(kept) == 150 and before - after > 100  # about 150 MiB of freed blocks go back

@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .._memory import release_memory
+
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
@@ -75,4 +77,5 @@ def gradient_norms(model: nn.Module, loss: torch.Tensor) -> dict[str, float]:
     loss.backward()
     norms = {name: layer.weight.grad.norm().item() for name, layer in layers.items()}
     model.zero_grad(set_to_none=True)
+    release_memory()  # the backward pass's buffers are freed: hand them back
     return norms

@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from .._memory import release_memory
 from ..metrics import Accuracy
 
 __all__ = [
@@ -221,6 +222,7 @@ def evaluate(
 ) -> dict[str, float]:
     """Loss (when ``criterion`` is given) and ``metrics`` of ``model`` over ``loader``, in eval mode.
     ``reduce``: sums across processes (see :func:`run_epoch`)."""
+    release_memory()  # what earlier work freed goes back to the system before this pass's peak
     return run_epoch(model, loader, criterion, metrics, amp=amp, desc="evaluation", reduce=reduce)
 
 
@@ -229,6 +231,7 @@ def predict(model: nn.Module, loader: Iterable, amp: bool = False) -> tuple[torc
     """All outputs (float32) and targets of ``loader``, on the CPU, in eval mode."""
     device = _model_device(model)
     model.eval()
+    release_memory()
     outputs, targets = [], []
     for x, y in loader:
         with _autocast(device, amp):
@@ -291,6 +294,7 @@ def train_val_model(
     metric = metric or Accuracy()
     history = History(metric_name=metric.name)
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}  # the starting weights
+    release_memory()  # what earlier work freed goes back to the system before this run's peak
     start = time.perf_counter()
     try:
         for epoch in range(num_epochs):
@@ -328,6 +332,8 @@ def train_val_model(
         kept = f"the weights of epoch {history.best_epoch}" if history.epochs else "its starting weights"
         raise TrainingDiverged(f"{err} Training stopped; the model holds {kept}.") from None
     model.load_state_dict(best_state)
+    del best_state
+    release_memory()  # the run's activations are freed: hand their memory back before the next run
     elapsed = time.perf_counter() - start
     if log_interval != 0 and history.best_epoch is not None:
         best = _format_metric(f"val {metric.name}", history.best_val)
