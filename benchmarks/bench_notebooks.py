@@ -3,15 +3,18 @@
     python benchmarks/bench_notebooks.py                   # every lesson; outputs not written
     python benchmarks/bench_notebooks.py --write           # ... and saved: the committed run
     python benchmarks/bench_notebooks.py --solutions 01 02  # some solutions notebooks
+    python benchmarks/bench_notebooks.py --long-cells      # the committed outputs' cells over a minute
     ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/bench_notebooks.py  # AVX2, emulated
 
 (with ``COURSE_DATA_DIR`` pointing at the data).
 
-For each notebook it records the wall time, the kernel's peak resident memory and the self-check lines the
-notebook printed; for the machine, the CPU model, the cores, the instruction set PyTorch's kernels use
+For each notebook it records the wall time, the kernel's peak resident memory, its longest cell (the time
+the lessons' "⏱" lines quote) and the self-check lines the notebook printed; for the machine, the CPU
+model, the cores, the instruction set PyTorch's kernels use
 (``torch.backends.cpu.get_cpu_capability()``), and whether bf16 autocast and channels_last were used
 (``cu.fast_bf16``, ``cu.fast_channels_last``, which follow that instruction set). The table goes into
-``RESULTS.md`` under the machine's CPU class, replacing the earlier table of that class only.
+``RESULTS.md`` under the machine's CPU class: the rows of the notebooks run replace theirs, the other rows
+of that class stay (each row says which run it comes from).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import argparse
 import os
 import platform
 import re
+import time
+from datetime import datetime
 from pathlib import Path
 
 import torch
@@ -70,35 +75,85 @@ def self_checks(notebook) -> list[str]:
     return lines
 
 
-def table(results: dict[str, run_notebooks.Run]) -> list[str]:
-    rows = [
-        "| notebook | wall time | peak memory | within 600 s and 1.5 GB | self-checks |",
-        "| --- | --- | --- | --- | --- |",
-    ]
+def cell_times(notebook) -> list[tuple[float, int, str]]:
+    """(seconds, number among the code cells from 1, first line) of every executed code cell, from
+    the timestamps the kernel client records in each cell's metadata."""
+    times = []
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    for number, cell in enumerate(code_cells, start=1):
+        stamps = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
+            start, stop = (
+                datetime.fromisoformat(stamps[key].replace("Z", "+00:00"))
+                for key in ("iopub.execute_input", "shell.execute_reply")
+            )
+            first = next((line for line in cell.source.splitlines() if line.strip()), "")
+            times.append(((stop - start).total_seconds(), number, first))
+    return times
+
+
+def longest_cell(notebook) -> tuple[float, int]:
+    """The longest code cell's seconds and its number among the code cells (1-based)."""
+    return max(((s, n) for s, n, _ in cell_times(notebook)), default=(0.0, 0))
+
+
+def long_cells(paths: list[Path], minimum: float = 60.0) -> list[str]:
+    """A table of the committed outputs' code cells that took ``minimum`` seconds or more: what the
+    lessons' "⏱" lines quote."""
+    import nbformat
+
+    lines = ["| notebook | code cell | time | starts with |", "| --- | --- | --- | --- |"]
+    for path in paths:
+        for seconds, number, first in cell_times(nbformat.read(path, as_version=4)):
+            if seconds >= minimum:
+                lines.append(f"| {path.name} | {number} | {seconds:.0f} s | `{first[:60]}` |")
+    return lines
+
+
+HEADER = [
+    "| notebook | wall time | peak memory | longest cell | within 600 s and 1.5 GB | self-checks | run |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+]
+
+
+def rows(results: dict[str, run_notebooks.Run], when: str) -> dict[str, str]:
+    """One table row per notebook, keyed by the notebook's name."""
+    out = {}
     for name, run in results.items():
         checks = self_checks(run.notebook)
         passed = sum(line.endswith("passed") for line in checks)
         within = "yes" if run.seconds <= BUDGET_S and run.peak_mb <= BUDGET_MB else "**no**"
+        seconds, number = longest_cell(run.notebook)
         cells = [
             name,
             f"{run.seconds:.0f} s",
             f"{run.peak_mb:,.0f} MB",
+            f"{seconds:.0f} s (code cell {number})",
             within,
             f"{passed}/{len(checks)} passed",
+            when,
         ]
-        rows.append("| " + " | ".join(cells) + " |")
-    total = sum(run.seconds for run in results.values())
-    rows.append(f"| total | {total:.0f} s | | | |")
-    return rows
+        out[name] = "| " + " | ".join(cells) + " |"
+    return out
 
 
-def write_results(path: Path, cls: str, lines: list[str]) -> None:
-    """Replace (or add) the section of this CPU class in RESULTS.md."""
+def write_results(path: Path, cls: str, title: str, machine: str, new_rows: dict[str, str]) -> None:
+    """Put ``new_rows`` into the table of this CPU class in RESULTS.md (added if missing), replacing
+    the rows of the same notebooks and keeping the others."""
     begin, end = f"<!-- notebooks {cls}: begin -->", f"<!-- notebooks {cls}: end -->"
-    block = "\n".join([begin, *lines, end])
     text = path.read_text()
-    if begin in text:
-        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.DOTALL)
+    old = re.search(re.escape(begin) + r"(.*?)" + re.escape(end), text, flags=re.DOTALL)
+    kept = {}
+    if old and HEADER[0] in old.group(1):
+        for line in old.group(1).splitlines():
+            name = line.split("|")[1].strip() if line.startswith("| ") else ""
+            if name.endswith(".ipynb"):
+                kept[name] = line
+    merged = dict(sorted((kept | new_rows).items()))
+    lines = [title, "", f"Machine of the latest run: {machine}.", "", *HEADER, *merged.values()]
+    block = "\n".join([begin, *lines, end])
+    if old:
+        text = text[: old.start()] + block + text[old.end() :]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text)
@@ -114,12 +169,28 @@ def main(argv=None) -> dict[str, run_notebooks.Run]:
     p.add_argument(
         "--results", default=str(HERE / "RESULTS.md"), help="where the table goes ('' for nowhere)"
     )
+    p.add_argument(
+        "--long-cells",
+        action="store_true",
+        help="no run: list the committed outputs' code cells that took a minute or more",
+    )
     args = p.parse_args(argv)
     os.environ["COURSE_PROFILE"] = "cpu"
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     folder = run_notebooks.NOTEBOOKS / ("solutions" if args.solutions else "")
     paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     paths = [p for p in paths if not args.names or any(p.name.startswith(n) for n in args.names)]
+    if args.long_cells:
+        lines = long_cells(paths)
+        print("\n".join(lines))
+        if args.results:
+            text = Path(args.results).read_text()
+            begin, end = "<!-- long cells: begin -->", "<!-- long cells: end -->"
+            old = re.search(re.escape(begin) + r".*?" + re.escape(end), text, flags=re.DOTALL)
+            block = "\n".join([begin, *lines, end])
+            text = text[: old.start()] + block + text[old.end() :] if old else text + "\n" + block + "\n"
+            Path(args.results).write_text(text)
+        return {}
     cls = cpu_class()
     print(f"CPU class: {cls} | {machine_line()}", flush=True)
     results = {}
@@ -134,15 +205,14 @@ def main(argv=None) -> dict[str, run_notebooks.Run]:
         print(f"{path.name}: {run.seconds:.1f} s, peak {run.peak_mb:,.0f} MB", flush=True)
         for line in self_checks(run.notebook):
             print(f"  {line}", flush=True)
-    lines = [f"Machine: {machine_line()}.", "", *table(results)]
-    print("\n".join(lines))
-    if failed:
-        raise SystemExit(f"failed: {', '.join(failed)} (their tables were not written)")
-    if args.results and len(paths) > 1:
+    new_rows = rows(results, time.strftime("%Y-%m-%d"))
+    print("\n".join([f"Machine: {machine_line()}.", "", *HEADER, *new_rows.values()]))
+    if args.results and new_rows:
         kind = "solutions" if args.solutions else "lessons"
-        write_results(
-            Path(args.results), f"{kind}, {cls}", [f"### {kind.capitalize()}, CPU class {cls}", "", *lines]
-        )
+        title = f"### {kind.capitalize()}, CPU class {cls}"
+        write_results(Path(args.results), f"{kind}, {cls}", title, machine_line(), new_rows)
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)} (their rows were not written)")
     return results
 
 

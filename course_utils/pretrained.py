@@ -23,6 +23,7 @@ __all__ = ["PRETRAINED", "load_pretrained"]
 FOLDER = Path(__file__).resolve().parent / "checkpoints"
 
 CIFAR10_STATS = ((0.491451, 0.482067, 0.446407), (0.24691, 0.243455, 0.261448))  # the 45,000-image split
+PETS_STATS = ((0.47912, 0.438796, 0.381499), (0.255305, 0.25093, 0.258381))  # load_pets(): 250 train images
 
 # name -> its files with their SHA-256 (the checkpoint, and the training report: history, device, time)
 # and the per-channel (mean, std) its inputs were normalised with, which new data must use too.
@@ -33,6 +34,15 @@ PRETRAINED: dict[str, dict] = {
             "resnet14_cifar10.json": "7ffcc74a9a9e1eaa673d6b21449d47d222cdc959311985564a46a55d5a0cd8fb",
         },
         "normalization": CIFAR10_STATS,
+    },
+    # Notebook 06's U-Net: the whole recipe (cu.recipes.UNET, 16 channels, 90 epochs), trained on a
+    # 2-core AVX2 CPU with `python -m course_utils.train --recipe unet --out checkpoints/unet_pets`.
+    "unet_pets": {
+        "files": {
+            "unet_pets.pt": "9ef9225c087d6c8f4f857d1300ebbcdfda5bc8f2ed4f0b9d9cd5c995c5fa973f",
+            "unet_pets.json": "2b6921a462c7886c9efb6bc702d08170a442bded6352a4dc1fa6561c7df5b272",
+        },
+        "normalization": PETS_STATS,
     },
     # Notebook 07's breed classifiers (seed 0), trained by tools/train_pet_classifiers.py for notebook 08.
     "pets_breeds_scratch": {

@@ -58,6 +58,29 @@ def test_resnet14_checkpoint_accuracy_reproduces():
     assert acc >= 0.90
 
 
+def test_unet_checkpoint_metadata():
+    model, meta = cu.load_pretrained("unet_pets")
+    report = meta["report"]
+    assert meta["arch"] == "unet" and meta["model_args"]["base_channels"] == 16
+    assert report["recipe"] == cu.recipes.UNET.as_dict()  # trained with the recipe as committed
+    assert meta["metrics"]["test"] == report["test"] and report["options"]["out"] == "checkpoints/unet_pets"
+    assert meta["epoch"] == report["best_epoch"] and len(meta["history"]["losses"]["val"]) == 90
+
+
+@pytest.mark.real_data
+@pytest.mark.skipif(not has_real("pets/pets_seg.npz"), reason="real Pets archive not in COURSE_DATA_DIR")
+def test_unet_checkpoint_reproduces_on_real_data():
+    """The normalization it records is the data's, and its stored test IoU holds when re-measured."""
+    model, meta = cu.load_pretrained("unet_pets")
+    binary = cu.pets_binary(cu.load_pets(REAL_DATA))
+    assert (binary.mean, binary.std) == meta["normalization"]
+    test = cu.make_loaders(binary, 16, eval_batch_size=50)["test"]
+    iou = cu.evaluate(model, test, metrics=[cu.BinaryIoU()])["iou"]
+    assert abs(iou - meta["metrics"]["test"]["iou"]) <= 0.002
+    tta = cu.evaluate(cu.FlipTTA(model, dense=True), test, metrics=[cu.BinaryIoU()])["iou"]
+    assert tta >= 0.78  # notebook 06's self-check on this model
+
+
 def test_cli_help_runs():
     out = subprocess.run(
         [sys.executable, "-m", "course_utils.train", "--help"],
@@ -84,3 +107,35 @@ def test_benchmark_helpers(tmp_path):
     text = results.read_text()
     assert "hand-written notes" in text and "header two" in text and "header one" not in text
     assert text.count(run.MARKER.format("AVX2", "begin")) == 1 and "header three" in text
+
+
+def test_notebook_benchmark_merges_rows_and_finds_the_longest_cell(tmp_path):
+    import bench_notebooks
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    for start, stop in (("00:00:00", "00:00:02"), ("00:00:02", "00:01:32"), ("00:01:32", "00:01:33")):
+        cell = nbformat.v4.new_code_cell("pass")
+        cell.metadata["execution"] = {
+            "iopub.execute_input": f"2026-11-27T{start}.000000Z",
+            "shell.execute_reply": f"2026-11-27T{stop}.000000Z",
+        }
+        nb.cells.append(cell)
+    assert bench_notebooks.longest_cell(nb) == (90.0, 2)
+
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Results\n\nnotes\n")
+    from course_utils.run_notebooks import Run
+
+    run = Run(seconds=700.0, peak_mb=1000.0, notebook=nb)
+    first = bench_notebooks.rows({"01_a.ipynb": run, "02_b.ipynb": run}, "day 1")
+    assert "90 s (code cell 2)" in first["01_a.ipynb"] and "**no**" in first["01_a.ipynb"]  # 700 s > 600 s
+    bench_notebooks.write_results(results, "lessons, AVX2", "### title", "machine one", first)
+    quick = Run(seconds=100.0, peak_mb=1000.0, notebook=nb)
+    second = bench_notebooks.rows({"02_b.ipynb": quick}, "day 2")
+    bench_notebooks.write_results(results, "lessons, AVX2", "### title", "machine two", second)
+    text = results.read_text()
+    assert text.startswith("# Results\n\nnotes\n") and text.count("### title") == 1
+    assert "| 01_a.ipynb | 700 s |" in text and "day 1" in text  # the row not re-run stays
+    assert "| 02_b.ipynb | 100 s |" in text and "| 02_b.ipynb | 700 s" not in text  # the re-run replaces
+    assert "machine two" in text and "machine one" not in text
