@@ -14,13 +14,13 @@ A lesson imports the package once and uses the names below::
 (``cu.data``, ``cu.loaders``, ``cu.models``, ``cu.train``, ``cu.recipes``, ...).
 """
 
-import os
+import os as _os
 
 # Before torch loads its OpenMP runtime (so only when this package is imported first, as the command line
 # and the scripts do; the notebooks set it in their setup cell): idle worker threads sleep instead of
 # spinning. On a 2-core AVX2 machine, 200 LeNet-5 steps took 11 to 83 s with spinning threads and about
 # 5 s without (benchmarks/RESULTS.md, "Threads that spin"). A value the user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.2.0"
 
