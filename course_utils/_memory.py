@@ -7,7 +7,9 @@ import gc
 import sys
 
 LARGE_BLOCK = 16 * 2**20  # bytes: a batch's activation tensors in the lessons are about this size or more
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
+KEEP_FREE_AT_TOP = 8 * LARGE_BLOCK  # bytes of free heap glibc keeps for the next step before trimming
+_M_TRIM_THRESHOLD = -1  # mallopt's parameter numbers, from glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
 
 
 def _glibc():
@@ -30,12 +32,17 @@ def hand_back_large_blocks() -> None:
 
     glibc's default raises that threshold each time such a block is freed, after which large
     activations stay in the process's heap for reuse and the resident memory only grows. Fixing it
-    at 16 MiB lowered the peak of a ResNet-14 training step (batch 256) from about 1.42 to 1.29 GB
-    at the same speed; 4 MiB and less made steps slower (more page faults). :func:`course_utils.runtime`
-    calls it; it does nothing where the C library is not glibc.
+    at 16 MiB lowered the peak of a ResNet-14 training step (batch 256) from about 1.29 to 1.14 GB.
+    Fixing it also switches off glibc's moving trim threshold, which then stays at 128 KiB: the free
+    top of the heap went back to the system after every step and was faulted in again by the next
+    one, and a U-Net step (8 channels, batch 16) took 0.57-0.61 s against 0.48-0.52 s with glibc's
+    defaults. Keeping :data:`KEEP_FREE_AT_TOP` (128 MiB) made it 0.43-0.48 s. :func:`release_memory`
+    still returns everything free when a run ends. :func:`course_utils.runtime` calls this; it does
+    nothing where the C library is not glibc. Measurements: ``benchmarks/RESULTS.md``.
     """
     if _LIBC is not None:
         _LIBC.mallopt(_M_MMAP_THRESHOLD, LARGE_BLOCK)
+        _LIBC.mallopt(_M_TRIM_THRESHOLD, KEEP_FREE_AT_TOP)
 
 
 def release_memory() -> None:

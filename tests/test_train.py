@@ -89,6 +89,14 @@ def test_the_loop_written_by_hand_gives_the_same_history():
     assert val_accs == pytest.approx(result[2]["val"], abs=1e-12)
 
 
+def test_the_duration_is_rounded_before_it_is_split_into_minutes():
+    from course_utils.train.loop import _format_duration
+
+    assert _format_duration(479.6) == "8m 0s"
+    assert _format_duration(479.4) == "7m 59s"
+    assert _format_duration(61) == "1m 1s"
+
+
 def test_interrupt_returns_partial_history(capsys):
     class StopAfter:
         def __init__(self, inner, batches):
@@ -314,3 +322,21 @@ def test_release_memory_hands_freed_blocks_back():
     cu.release_memory()
     after = _resident_mb()
     assert len(kept) == 150 and before - after > 100  # about 150 MiB of freed blocks go back
+
+
+@pytest.mark.skipif(cu._memory._LIBC is None, reason="glibc only")
+def test_large_blocks_go_back_at_once_and_the_free_heap_top_waits_for_release():
+    """cu.runtime's malloc settings: a 64 MiB tensor is mapped on its own and returned when freed;
+    the free top of the heap (1 MiB blocks) is kept for the next step until release_memory."""
+    cu.runtime(cu.get_profile("smoke"))
+    cu.release_memory()
+    start = _resident_mb()
+    large = torch.ones(2**24)  # 64 MiB, written
+    assert _resident_mb() - start > 50
+    del large
+    assert _resident_mb() - start < 20  # back without any call
+    small = [torch.ones(2**18) for _ in range(80)]  # 80 MiB of 1 MiB blocks in the heap
+    del small
+    kept = _resident_mb() - start
+    cu.release_memory()
+    assert kept > 60 and kept - (_resident_mb() - start) > 60  # kept until release_memory

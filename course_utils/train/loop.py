@@ -259,6 +259,12 @@ def _check_arguments(dataloaders, num_epochs, scheduler, step) -> None:
         )
 
 
+def _format_duration(seconds: float) -> str:
+    """``seconds`` as minutes and whole seconds, rounded once: 479.6 -> "8m 0s" (not "7m 60s")."""
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m {secs}s"
+
+
 def train_val_model(
     model: nn.Module,
     criterion: Callable,
@@ -337,8 +343,5 @@ def train_val_model(
     elapsed = time.perf_counter() - start
     if log_interval != 0 and history.best_epoch is not None:
         best = _format_metric(f"val {metric.name}", history.best_val)
-        print(
-            f"Training complete in {elapsed // 60:.0f}m {elapsed % 60:.0f}s. "
-            f"Best {best} at epoch {history.best_epoch}."
-        )
+        print(f"Training complete in {_format_duration(elapsed)}. Best {best} at epoch {history.best_epoch}.")
     return TrainResult(model, history)
