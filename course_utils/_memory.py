@@ -32,12 +32,13 @@ def hand_back_large_blocks() -> None:
 
     glibc's default raises that threshold each time such a block is freed, after which large
     activations stay in the process's heap for reuse and the resident memory only grows. Fixing it
-    at 16 MiB lowered the peak of a ResNet-14 training step (batch 256) from about 1.29 to 1.14 GB.
-    Fixing it also switches off glibc's moving trim threshold, which then stays at 128 KiB: the free
-    top of the heap went back to the system after every step and was faulted in again by the next
-    one, and a U-Net step (8 channels, batch 16) took 0.57-0.61 s against 0.48-0.52 s with glibc's
-    defaults. Keeping :data:`KEEP_FREE_AT_TOP` (128 MiB) made it 0.43-0.48 s. :func:`release_memory`
-    still returns everything free when a run ends. :func:`course_utils.runtime` calls this; it does
+    at 16 MiB lowered the peak of a ResNet-14 training step (batch 256) by about 150 MB. Fixing it
+    also switches off glibc's moving trim threshold, which then stays at 128 KiB: the free top of the
+    heap went back to the system after every step and was faulted in again by the next one. Keeping
+    :data:`KEEP_FREE_AT_TOP` (128 MiB) instead made a U-Net step (8 channels, batch 16) 0.44 s against
+    0.54-0.56 s, and 0.48 s with glibc's defaults (``benchmarks/malloc_steps.py``; the price is up to
+    that much free heap held during a run). :func:`release_memory` still returns everything free when
+    a run ends. :func:`course_utils.runtime` calls this; it does
     nothing where the C library is not glibc. Measurements: ``benchmarks/RESULTS.md``.
     """
     if _LIBC is not None:

@@ -139,3 +139,18 @@ def test_notebook_benchmark_merges_rows_and_finds_the_longest_cell(tmp_path):
     assert "| 01_a.ipynb | 700 s |" in text and "day 1" in text  # the row not re-run stays
     assert "| 02_b.ipynb | 100 s |" in text and "| 02_b.ipynb | 700 s" not in text  # the re-run replaces
     assert "machine two" in text and "machine one" not in text
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
+def test_malloc_benchmark_measures_a_step_in_a_fresh_process(monkeypatch):
+    import malloc_steps
+
+    monkeypatch.setattr(malloc_steps, "STEPS", 1)
+    step, peak = malloc_steps.measure("resnet9", "mmap 16 MiB + trim 128 MiB")
+    assert 0 < step < 60 and peak > 100  # a real step of a real model; torch alone holds more than 100 MB
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "malloc_steps.py"), "lenet"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "unknown model 'lenet': choose from unet, resnet14, resnet9" in bad.stderr
