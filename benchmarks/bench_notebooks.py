@@ -142,7 +142,7 @@ def write_results(path: Path, cls: str, title: str, machine: str, new_rows: dict
     the rows of the same notebooks and keeping the others."""
     begin, end = f"<!-- notebooks {cls}: begin -->", f"<!-- notebooks {cls}: end -->"
     text = path.read_text()
-    old = re.search(re.escape(begin) + r"(.*?)" + re.escape(end), text, flags=re.DOTALL)
+    old = _section(text, begin, end)
     kept = {}
     if old and HEADER[0] in old.group(1):
         for line in old.group(1).splitlines():
@@ -151,12 +151,21 @@ def write_results(path: Path, cls: str, title: str, machine: str, new_rows: dict
                 kept[name] = line
     merged = dict(sorted((kept | new_rows).items()))
     lines = [title, "", f"Machine of the latest run: {machine}.", "", *HEADER, *merged.values()]
+    path.write_text(replace_section(text, begin, end, lines))
+
+
+def _section(text: str, begin: str, end: str) -> re.Match | None:
+    """The text between the markers ``begin`` and ``end`` (group 1), markers included, or None."""
+    return re.search(re.escape(begin) + r"(.*?)" + re.escape(end), text, flags=re.DOTALL)
+
+
+def replace_section(text: str, begin: str, end: str, lines: list[str]) -> str:
+    """``text`` with ``lines`` between the markers, in place of what was there (appended if absent)."""
     block = "\n".join([begin, *lines, end])
+    old = _section(text, begin, end)
     if old:
-        text = text[: old.start()] + block + text[old.end() :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+        return text[: old.start()] + block + text[old.end() :]
+    return text.rstrip("\n") + "\n\n" + block + "\n"
 
 
 def main(argv=None) -> dict[str, run_notebooks.Run]:
@@ -184,12 +193,9 @@ def main(argv=None) -> dict[str, run_notebooks.Run]:
         lines = long_cells(paths)
         print("\n".join(lines))
         if args.results:
-            text = Path(args.results).read_text()
+            results = Path(args.results)
             begin, end = "<!-- long cells: begin -->", "<!-- long cells: end -->"
-            old = re.search(re.escape(begin) + r".*?" + re.escape(end), text, flags=re.DOTALL)
-            block = "\n".join([begin, *lines, end])
-            text = text[: old.start()] + block + text[old.end() :] if old else text + "\n" + block + "\n"
-            Path(args.results).write_text(text)
+            results.write_text(replace_section(results.read_text(), begin, end, lines))
         return {}
     cls = cpu_class()
     print(f"CPU class: {cls} | {machine_line()}", flush=True)
