@@ -90,7 +90,13 @@ def _parser() -> argparse.ArgumentParser:
         help="under torchrun: batch-norm statistics over the global batch (SyncBatchNorm, GPUs only). "
         "Default: off, each process normalises with its own batch's statistics",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="weights, augmentation and batch order")
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        help="which training images become validation (default: --seed); fix it to compare or "
+        "ensemble runs of different --seed on the same validation images",
+    )
     p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     p.add_argument("--data-dir", default=None, help="default: $COURSE_DATA_DIR or the user cache")
     p.add_argument("--out", required=True, help="output path without extension")
@@ -173,8 +179,7 @@ def _train(args, recipe: Recipe, device: torch.device, launch: distributed.Launc
     """The run itself, in one process (``launch`` None) or in each process of a torchrun launch."""
     main_process = launch is None or launch.is_main
     seed_everything(args.seed)
-    val_size = args.val_size or VAL_SIZES[recipe.data]
-    data = DATASETS[recipe.data](args.data_dir, val_size=val_size, seed=args.seed)
+    data = _load_data(args, recipe.data)
     model = build_model(recipe.model, **_model_args(recipe, data))
     layout = torch.channels_last if args.channels_last else torch.contiguous_format
     model = model.to(device, memory_format=layout)
@@ -230,6 +235,13 @@ def _train(args, recipe: Recipe, device: torch.device, launch: distributed.Launc
     if main_process:
         _write(Path(args.out), distributed.unwrap(model), report, metric.name)
     return report
+
+
+def _load_data(args, name: str):
+    """The dataset ``name`` with ``--val-size`` validation images chosen by ``--split-seed``."""
+    val_size = args.val_size or VAL_SIZES[name]
+    split_seed = args.seed if args.split_seed is None else args.split_seed
+    return DATASETS[name](args.data_dir, val_size=val_size, seed=split_seed)
 
 
 def _processes(launch: distributed.Launch | None, recipe: Recipe) -> str:
