@@ -41,6 +41,7 @@ from .loaders import Augment, TensorLoader, classic_loader, make_loaders
 from .losses import BCEDiceLoss
 from .metrics import Accuracy, BinaryDice, BinaryIoU, PixelAccuracy, confusion_matrix
 from .models import (
+    Ensemble,
     FlipTTA,
     LeNet5,
     MiniVGGNet,
@@ -99,6 +100,7 @@ __all__ = [
     "PlainBlock",
     "ResNet9",
     "UNet",
+    "Ensemble",
     "FlipTTA",
     "summary",
     "count_parameters",

@@ -192,6 +192,21 @@ def test_predict_and_flip_tta():
     assert torch.allclose(dense, (dense_model(x) + dense_model(x.flip(-1)).flip(-1)) / 2, atol=1e-6)
 
 
+def test_ensemble_averages_its_members_and_refuses_fewer_than_two():
+    torch.manual_seed(0)
+    members = [nn.Conv2d(1, 1, 3, padding=1) for _ in range(3)]
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        mean = sum(m(x) for m in members) / 3
+        assert torch.allclose(cu.Ensemble(members)(x), mean, atol=1e-6)
+        both = cu.FlipTTA(cu.Ensemble(members), dense=True)(x)
+        assert torch.allclose(both, (mean + sum(m(x.flip(-1)) for m in members).flip(-1) / 3) / 2, atol=1e-6)
+    with pytest.raises(ValueError, match="at least two nn.Module"):
+        cu.Ensemble(members[:1])
+    with pytest.raises(ValueError, match="at least two nn.Module"):
+        cu.Ensemble([members[0], "model_b"])
+
+
 def test_make_optimizer_builds_each_kind_and_param_groups():
     params = [nn.Parameter(torch.zeros(2))]
     kinds = {

@@ -58,10 +58,35 @@ class FlipTTA(nn.Module):
         return (self.model(x) + (mirrored.flip(-1) if self.dense else mirrored)) / 2
 
 
+class Ensemble(nn.Module):
+    """Average the outputs of several models trained for the same task, e.g. with different seeds:
+    ``x`` in, the mean of the members' outputs out (logits, as :class:`FlipTTA` averages them).
+    One member runs at a time, so memory grows with one model's activations, not with their number.
+    Wrap it in :class:`FlipTTA` to average over mirrors as well.
+    """
+
+    def __init__(self, models):
+        super().__init__()
+        models = list(models)
+        if len(models) < 2 or not all(isinstance(m, nn.Module) for m in models):
+            raise ValueError(
+                f"Ensemble needs a list of at least two nn.Module members, got {len(models)} item(s) "
+                f"({', '.join(type(m).__name__ for m in models) or 'none'}); pass e.g. [model_a, model_b]."
+            )
+        self.members = nn.ModuleList(models)
+
+    def forward(self, x):
+        total = self.members[0](x)
+        for member in self.members[1:]:
+            total = total + member(x)
+        return total / len(self.members)
+
+
 __all__ = [
     "BLOCKS",
     "MODELS",
     "CourseModel",
+    "Ensemble",
     "FlipTTA",
     "LeNet5",
     "MiniVGGNet",
