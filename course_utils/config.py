@@ -53,6 +53,7 @@ class Profile:
     )
     skip_steps: int  # notebook 05, training steps of the plain and the residual network
     resnet_epochs: int  # notebook 05, in-notebook ResNet-14 run
+    resnet_batch_size: int  # notebook 05, that run: the recipe's 256, 128 where memory is short
     resnet9_epochs: int  # notebook 05, ResNet9 run (the full profile is the 94% recipe)
     resnet9_max_train: int | None  # notebook 05, ResNet9 training images
     resnet9_batch_size: int  # notebook 05: the recipe's 512 on a GPU, less where memory is short
@@ -110,6 +111,7 @@ PROFILES: dict[str, Profile] = {
         cifar_target=0.0,
         skip_steps=4,
         resnet_epochs=1,
+        resnet_batch_size=128,
         resnet9_epochs=1,
         resnet9_max_train=256,
         resnet9_batch_size=32,
@@ -135,6 +137,7 @@ PROFILES: dict[str, Profile] = {
         cifar_target=0.60,
         skip_steps=80,
         resnet_epochs=1,
+        resnet_batch_size=128,
         resnet9_epochs=1,
         resnet9_max_train=2048,
         resnet9_batch_size=32,
@@ -160,6 +163,7 @@ PROFILES: dict[str, Profile] = {
         cifar_target=0.755,
         skip_steps=700,
         resnet_epochs=40,
+        resnet_batch_size=256,
         resnet9_epochs=24,
         resnet9_max_train=None,
         resnet9_batch_size=512,
