@@ -44,6 +44,16 @@ PRETRAINED: dict[str, dict] = {
         },
         "normalization": PETS_STATS,
     },
+    # The same recipe with another seed and the same validation images, for notebook 06's two-model
+    # ensemble: `python -m course_utils.train --recipe unet --seed 1 --split-seed 0
+    # --out checkpoints/unet_pets_seed1`, on the same 2-core AVX2 CPU.
+    "unet_pets_seed1": {
+        "files": {
+            "unet_pets_seed1.pt": "51bea2db59f673c151e154201c63e3ad12d0afb29a27d616d87f5c70ea4ff3a1",
+            "unet_pets_seed1.json": "35f46e6aa8f9afb78ed2d7bda3923ab41e8c956e062a8e93ff1562714fc99128",
+        },
+        "normalization": PETS_STATS,
+    },
     # Notebook 07's breed classifiers (seed 0), trained by tools/train_pet_classifiers.py for notebook 08.
     "pets_breeds_scratch": {
         "files": {

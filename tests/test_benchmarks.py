@@ -58,13 +58,16 @@ def test_resnet14_checkpoint_accuracy_reproduces():
     assert acc >= 0.90
 
 
-def test_unet_checkpoint_metadata():
-    model, meta = cu.load_pretrained("unet_pets")
+@pytest.mark.parametrize("name, seed", [("unet_pets", 0), ("unet_pets_seed1", 1)])
+def test_unet_checkpoint_metadata(name, seed):
+    model, meta = cu.load_pretrained(name)
     report = meta["report"]
     assert meta["arch"] == "unet" and meta["model_args"]["base_channels"] == 16
     assert report["recipe"] == cu.recipes.UNET.as_dict()  # trained with the recipe as committed
-    assert meta["metrics"]["test"] == report["test"] and report["options"]["out"] == "checkpoints/unet_pets"
+    assert meta["metrics"]["test"] == report["test"] and report["options"]["out"] == f"checkpoints/{name}"
     assert meta["epoch"] == report["best_epoch"] and len(meta["history"]["losses"]["val"]) == 90
+    # the same validation images for both seeds (split seed 0), so validation can judge their ensemble
+    assert report["options"]["seed"] == seed and report["options"].get("split_seed", 0) in (None, 0)
 
 
 @pytest.mark.real_data
@@ -79,6 +82,10 @@ def test_unet_checkpoint_reproduces_on_real_data():
     assert abs(iou - meta["metrics"]["test"]["iou"]) <= 0.002
     tta = cu.evaluate(cu.FlipTTA(model, dense=True), test, metrics=[cu.BinaryIoU()])["iou"]
     assert tta >= 0.78  # notebook 06's self-check on this model
+    second, meta2 = cu.load_pretrained("unet_pets_seed1")
+    assert meta2["normalization"] == meta["normalization"]
+    pair = cu.FlipTTA(cu.Ensemble([model, second]), dense=True)
+    assert cu.evaluate(pair, test, metrics=[cu.BinaryIoU()])["iou"] >= 0.80  # notebook 06's ensemble
 
 
 def test_cli_help_runs():
