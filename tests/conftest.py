@@ -7,6 +7,7 @@ skipped when it does not hold the real archives.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -56,3 +57,33 @@ def tiny_data_dir(tmp_path, monkeypatch) -> Path:
     np.savez(tmp_path / "pets" / "pets_seg.npz", **fake_pets(rng))
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     return tmp_path
+
+
+# Headless Chromium for the browser tests (tests/test_browser.py, tests/test_site.py): Debian's package.
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # needed as root (CI containers)
+    "--disable-gpu",
+    "--disable-background-networking",  # without these, Chromium keeps calling home on a closed network
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser"):
+        if candidate and (found := shutil.which(candidate)):
+            return found
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium_exe() -> str:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip('browser test needs the playwright package: pip install -e ".[dev]"')
+    exe = chromium_path()
+    if exe is None:
+        pytest.skip("browser test needs Chromium: apt-get install chromium (or set CHROMIUM=/path/to/chrome)")
+    return exe

@@ -30,7 +30,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -43,18 +42,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.conftest import CHROMIUM_ARGS
+
 ROOT = Path(__file__).resolve().parents[1]
 SERVED = ROOT / "notebooks"  # `jupyter lab notebooks/`: the server root
 NOTEBOOKS = sorted(SERVED.glob("[0-9][0-9]_*.ipynb")) + sorted(SERVED.glob("solutions/*.ipynb"))
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # needed as root (CI containers)
-    "--disable-gpu",
-    "--disable-background-networking",  # without these, Chromium keeps calling home on a closed network
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 # Test-only settings: every cell in the DOM (no virtualisation), no news or update checks (no network).
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
@@ -68,13 +61,6 @@ PAGE_LOAD_S = 90
 SETTLE_S = 30  # markdown rendered, image links resolved, images loaded
 
 pytestmark = pytest.mark.browser
-
-
-def chromium_path() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser"):
-        if candidate and (found := shutil.which(candidate)):
-            return found
-    return None
 
 
 def free_port() -> int:
@@ -95,18 +81,6 @@ class Lab:
         with urllib.request.urlopen(request, timeout=30) as response:
             body = response.read()
         return json.loads(body) if body else None
-
-
-@pytest.fixture(scope="session")
-def chromium_exe() -> str:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        pytest.skip('browser test needs the playwright package: pip install -e ".[dev]"')
-    exe = chromium_path()
-    if exe is None:
-        pytest.skip("browser test needs Chromium: apt-get install chromium (or set CHROMIUM=/path/to/chrome)")
-    return exe
 
 
 def wait_until_up(server: subprocess.Popen, lab: Lab, log: Path):

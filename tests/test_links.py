@@ -40,5 +40,6 @@ def test_a_fork_changes_the_address_with_one_command(tmp_path):
     assert subprocess.run([*run, "--check"], capture_output=True).returncode == 0
     readme = (tmp_path / "README.md").read_text()
     assert "someone/their-fork" in readme and "cnn-course/cnn-with-pytorch" not in readme
+    assert "https://someone.github.io/their-fork/" in readme and "cnn-course.github.io" not in readme
     first = nbformat.read(next((tmp_path / "notebooks").glob("01_*.ipynb")), as_version=4)
     assert "github/someone/their-fork/blob/main/notebooks/01_" in first.cells[0].source

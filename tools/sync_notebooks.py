@@ -5,8 +5,9 @@
     python tools/sync_notebooks.py --set-repository https://github.com/you/your-fork
 
 The repository address lives in one place, ``[project.urls] Repository`` in pyproject.toml. From it
-come the Colab badge in each notebook's first cell, the Colab install cell of each notebook, and the
-Colab and Binder badges of the README. ``--set-repository`` changes pyproject.toml, then all of them.
+come the Colab badge in each notebook's first cell, the Colab install cell of each notebook, the
+Colab and Binder badges of the README, and the course website's address (GitHub Pages, ``site_url``).
+``--set-repository`` changes pyproject.toml, then all of them.
 
 Diagrams travel inside the notebooks as cell attachments, so they show wherever the notebook is
 opened (JupyterLab started in any folder, Colab, GitHub, nbviewer). A markdown cell refers to
@@ -52,6 +53,12 @@ def colab_url(repo: str, path: Path) -> str:
     )
 
 
+def site_url(repo: str) -> str:
+    """The address GitHub Pages gives the site of ``repo`` (``.github/workflows/site.yml`` publishes it)."""
+    owner, name = repo.split("/")
+    return f"https://{owner.lower()}.github.io/{name}/"
+
+
 def badge_line(repo: str, path: Path) -> str:
     return f"[![Open in Colab](attachment:colab_badge.png)]({colab_url(repo, path)})"
 
@@ -68,6 +75,8 @@ def _with_repo(text: str, repo: str) -> str:
         text,
     )
     text = re.sub(rf"mybinder\.org/v2/gh/{GITHUB_PART}/", f"mybinder.org/v2/gh/{repo}/", text)
+    text = re.sub(r"https://[\w-]+\.github\.io/[\w.-]+/", site_url(repo), text)
+    text = re.sub(r"https://[\w-]+\.github\.io/[\w.-]+/", site_url(repo), text)
     own_files = r"/blob/main/(?=benchmarks/|notebooks/|course_utils/|tools/|README\.md)"
     text = re.sub(rf"github\.com/{GITHUB_PART}{own_files}", f"github.com/{repo}/blob/main/", text)
     return re.sub(rf"git\+https://github\.com/{GITHUB_PART}\b", f"git+https://github.com/{repo}", text)
