@@ -7,7 +7,7 @@ The site is made from what is committed and executes nothing:
 - the landing, setup and instructors' pages include the README's sections marked
   ``<!-- site: NAME begin -->`` ... ``<!-- site: NAME end -->``, copied to ``docs/_readme/NAME.md`` with their
   links made to work on the site;
-- the API page is autodoc of ``course_utils``'s docstrings;
+- the API page is autodoc of ``course_utils``'s docstrings, each entry linking its source lines on GitHub;
 - every address (launch buttons, repository button, the site's own) derives from pyproject.toml's
   ``[project.urls] Repository``, as the README's badges do (``tools/sync_notebooks.py``).
 """
@@ -15,6 +15,7 @@ The site is made from what is committed and executes nothing:
 from __future__ import annotations
 
 import base64
+import inspect
 import re
 import shutil
 import sys
@@ -121,7 +122,7 @@ stage_notebooks()
 project = "Convolutional Neural Networks with PyTorch"
 author = "the course's authors"
 copyright = "the course's authors, MIT license"
-extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.viewcode"]
+extensions = ["myst_nb", "sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.linkcode"]
 exclude_patterns = ["_build", "**/.ipynb_checkpoints", "_readme"]
 
 # Notebooks: shown as committed (one in-order cpu run), never executed here; stderr is not page content.
@@ -152,6 +153,25 @@ html_theme_options = {
     },
     "show_toc_level": 2,
 }
+
+
+def linkcode_resolve(domain: str, info: dict) -> str | None:
+    """The [source] link of an API entry: its lines in the repository (the branch the site is built from)."""
+    if domain != "py" or not info["module"]:
+        return None
+    obj = sys.modules.get(info["module"])
+    for part in info["fullname"].split("."):
+        obj = getattr(obj, part, None)
+    obj = inspect.unwrap(obj) if callable(obj) else obj
+    try:
+        path = Path(inspect.getsourcefile(obj)).resolve()
+        lines, first = inspect.getsourcelines(obj)
+    except (TypeError, OSError):
+        return None  # data (MODELS), or an object without Python source
+    if not path.is_relative_to(ROOT):
+        return None
+    where = path.relative_to(ROOT).as_posix()
+    return f"https://github.com/{REPO}/blob/{BRANCH}/{where}#L{first}-L{first + len(lines) - 1}"
 
 
 def _download_the_committed_notebooks(app, exception) -> None:

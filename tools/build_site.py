@@ -20,8 +20,8 @@ DEFAULT_OUT = ROOT / "docs" / "_build" / "html"
 
 
 def pages(out: Path) -> list[Path]:
-    """The site's pages: every HTML file but the highlighted sources of the package (``_modules/``)."""
-    return sorted(p for p in out.rglob("*.html") if "_modules" not in p.relative_to(out).parts)
+    """The site's pages: its HTML files but the theme's templates and copies (``_static/``, ``_sources/``)."""
+    return sorted(p for p in out.rglob("*.html") if not p.relative_to(out).parts[0].startswith("_"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,8 @@ from .._memory import release_memory
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """The number of scalar parameters of ``model``; with ``trainable_only=True``, only those with
+    ``requires_grad`` (a frozen backbone's weights are not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
