@@ -161,3 +161,31 @@ def test_malloc_benchmark_measures_a_step_in_a_fresh_process(monkeypatch):
         text=True,
     )
     assert bad.returncode == 2 and "unknown model 'lenet': choose from unet, resnet14, resnet9" in bad.stderr
+
+
+def _rows(text: str, begin: str, end: str) -> list[list[str]]:
+    """The body rows of the Markdown table between two marker lines, as lists of cells."""
+    table = text.split(begin, 1)[1].split(end, 1)[0]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table.splitlines()]
+    return [r for r in rows if r[0].startswith(("[0", "0"))]
+
+
+def test_the_readme_map_quotes_the_committed_timings():
+    """The README's notebook map (which the site's landing page includes) gives each lesson's `cpu` time
+    as benchmarks/RESULTS.md records it for the AVX2 class, and names the largest peak memory there."""
+    readme = (ROOT / "README.md").read_text()
+    results = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    measured = {
+        row[0].removesuffix(".ipynb"): (row[1], row[2])
+        for row in _rows(
+            results, "<!-- notebooks lessons, AVX2: begin -->", "<!-- notebooks lessons, AVX2: end -->"
+        )
+    }
+    quoted = {
+        row[0].split("(notebooks/", 1)[1].split(".ipynb", 1)[0]: row[2]
+        for row in _rows(readme, "<!-- notebook map: begin -->", "<!-- notebook map: end -->")
+    }
+    assert quoted.keys() == measured.keys() and len(quoted) >= 8
+    assert {name: wall for name, (wall, _) in measured.items()} == quoted
+    peak = max(measured.items(), key=lambda item: int(item[1][1].split()[0].replace(",", "")))
+    assert f"the largest peak was {peak[0][:2]}'s, {peak[1][1]}" in " ".join(readme.split())

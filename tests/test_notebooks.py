@@ -7,12 +7,16 @@ sentence whose number no output shows.)
 """
 
 import re
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from course_utils import run_notebooks
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_notebooks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -225,6 +229,60 @@ def test_the_claims_check_catches_a_planted_number():
         "(see [the paper](https://arxiv.org/abs/1512.03385): 93.57 %)."
     )
     assert not unbacked_claims(nb)
+
+
+# "⏱ The next cell takes about 3 minutes ..." / "⏱ The training cell below the summary takes about 80 s ...".
+TIMED = re.compile(r"⏱ The (next cell|training cell below [^.]*?) takes about (\d+) (s|minutes?)\b")
+
+
+def timed_lines(nb) -> list[tuple[str, float, list[float]]]:
+    """(the line, the seconds it quotes, the committed seconds of the next two code cells) per ⏱ line."""
+    times = {number: seconds for seconds, number, _ in bench_notebooks.cell_times(nb)}
+    found, code = [], 0
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            code += 1
+        for which, amount, unit in TIMED.findall(cell.source) if cell.cell_type == "markdown" else []:
+            quoted = int(amount) * (1 if unit == "s" else 60)
+            found.append((f"{which} ... {amount} {unit}", quoted, [times.get(code + 1), times.get(code + 2)]))
+    return found
+
+
+def wrong_timed_lines(nb) -> list[str]:
+    """The ⏱ lines whose time is off the committed run's: by more than 45 s for "N minutes", a quarter
+    for "N s". The cell named is the next one, or for "the training cell below ...", the longer of two."""
+    wrong = []
+    for line, quoted, (first, second) in timed_lines(nb):
+        ran = first if line.startswith("next cell") else max(first or 0, second or 0)
+        slack = quoted / 4 if line.endswith(" s") else 45
+        if ran is None or abs(ran - quoted) > slack:
+            wrong.append(f"{line!r}: the committed run took {ran and round(ran)} s")
+    return wrong
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_timed_lines_quote_the_committed_run(path):
+    wrong = wrong_timed_lines(read(path))
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_timed_lines_check_reads_every_line_and_catches_a_wrong_one():
+    quoted = [
+        line
+        for path in LESSONS
+        for cell in read(path).cells
+        if cell.cell_type == "markdown"
+        for line in cell.source.splitlines()
+        if "⏱" in line
+    ]
+    assert len([t for path in LESSONS for t in timed_lines(read(path))]) == len(quoted) >= 8
+    nb = read(ROOT / "notebooks" / "04_cifar10_optimizers.ipynb")
+    assert not wrong_timed_lines(nb)
+    for cell in nb.cells:  # the 49 s cell quoted as 70 s, the 159 s one as 4 minutes
+        cell.source = cell.source.replace("about 50 s", "about 70 s").replace(
+            "about 3 minutes", "about 4 minutes"
+        )
+    assert len(wrong_timed_lines(nb)) == 2
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.name)
