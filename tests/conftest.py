@@ -87,3 +87,14 @@ def chromium_exe() -> str:
     if exe is None:
         pytest.skip("browser test needs Chromium: apt-get install chromium (or set CHROMIUM=/path/to/chrome)")
     return exe
+
+
+@pytest.fixture(scope="session")
+def chromium(chromium_exe):
+    """One headless Chromium for the whole run: Playwright's sync API allows one instance per thread."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_exe, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -42,8 +42,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.conftest import CHROMIUM_ARGS
-
 ROOT = Path(__file__).resolve().parents[1]
 SERVED = ROOT / "notebooks"  # `jupyter lab notebooks/`: the server root
 NOTEBOOKS = sorted(SERVED.glob("[0-9][0-9]_*.ipynb")) + sorted(SERVED.glob("solutions/*.ipynb"))
@@ -134,18 +132,14 @@ def lab(chromium_exe, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def lab_page(lab, chromium_exe):
+def lab_page(lab, chromium):
     """JupyterLab loaded once in headless Chromium; each test opens its notebook in it (as File > Open)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_exe, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(f"{lab.base}/lab?reset&token={lab.token}", timeout=PAGE_LOAD_S * 1000)
-        page.wait_for_function("window.jupyterapp !== undefined", timeout=PAGE_LOAD_S * 1000)
-        page.evaluate("() => window.jupyterapp.restored")
-        yield page
-        browser.close()
+    page = chromium.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(f"{lab.base}/lab?reset&token={lab.token}", timeout=PAGE_LOAD_S * 1000)
+    page.wait_for_function("window.jupyterapp !== undefined", timeout=PAGE_LOAD_S * 1000)
+    page.evaluate("() => window.jupyterapp.restored")
+    yield page
+    page.close()
 
 
 OPEN_JS = """async path => {

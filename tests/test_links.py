@@ -42,4 +42,6 @@ def test_a_fork_changes_the_address_with_one_command(tmp_path):
     assert "someone/their-fork" in readme and "cnn-course/cnn-with-pytorch" not in readme
     assert "https://someone.github.io/their-fork/" in readme and "cnn-course.github.io" not in readme
     first = nbformat.read(next((tmp_path / "notebooks").glob("01_*.ipynb")), as_version=4)
+    others = "https://cs231n.github.io/convolutional-networks/", "https://poloclub.github.io/cnn-explainer/"
+    assert all(site in nbformat.writes(first) for site in others)  # other projects keep their address
     assert "github/someone/their-fork/blob/main/notebooks/01_" in first.cells[0].source

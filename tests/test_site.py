@@ -33,8 +33,6 @@ sys.path.insert(0, str(ROOT / "tools"))
 import build_site  # noqa: E402
 import sync_notebooks  # noqa: E402
 
-from tests.conftest import CHROMIUM_ARGS  # noqa: E402
-
 NOTEBOOKS = sync_notebooks.notebooks()
 LESSONS = [p for p in NOTEBOOKS if p.parent.name == "notebooks"]
 # What a page must never show: tracebacks, stderr, and reprs that stand in for a rich output.
@@ -188,20 +186,10 @@ def served(site):
     server.shutdown()
 
 
-@pytest.fixture(scope="session")
-def browser(chromium_exe):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_exe, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
-def page(browser):
+def page(chromium):
     # The width of a laptop screen: the article column is about 700 to 800 px wide.
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = chromium.new_page(viewport={"width": 1280, "height": 900})
     yield page
     page.close()
 

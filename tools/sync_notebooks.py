@@ -67,16 +67,22 @@ def install_line(repo: str) -> str:
     return f'    %pip install -q "course-utils @ git+https://github.com/{repo}"'
 
 
+def _course_sites(text: str) -> set[str]:
+    """The GitHub Pages addresses of the repositories that ``text`` opens in Colab or Binder or installs."""
+    links = rf"(?:colab\.research\.google\.com/github|mybinder\.org/v2/gh|git\+https://github\.com)/({GITHUB_PART})"
+    return {site_url(repo.removesuffix(".git")) for repo in re.findall(links, text)}
+
+
 def _with_repo(text: str, repo: str) -> str:
     """Every Colab, Binder and pip address of the course's repository in ``text``, pointed at ``repo``."""
+    for site in _course_sites(text):  # other sites on github.io (CS231n, CNN Explainer) stay as they are
+        text = text.replace(site, site_url(repo))
     text = re.sub(
         rf"colab\.research\.google\.com/github/{GITHUB_PART}/",
         f"colab.research.google.com/github/{repo}/",
         text,
     )
     text = re.sub(rf"mybinder\.org/v2/gh/{GITHUB_PART}/", f"mybinder.org/v2/gh/{repo}/", text)
-    text = re.sub(r"https://[\w-]+\.github\.io/[\w.-]+/", site_url(repo), text)
-    text = re.sub(r"https://[\w-]+\.github\.io/[\w.-]+/", site_url(repo), text)
     own_files = r"/blob/main/(?=benchmarks/|notebooks/|course_utils/|tools/|README\.md)"
     text = re.sub(rf"github\.com/{GITHUB_PART}{own_files}", f"github.com/{repo}/blob/main/", text)
     return re.sub(rf"git\+https://github\.com/{GITHUB_PART}\b", f"git+https://github.com/{repo}", text)
