@@ -3,7 +3,7 @@
     python benchmarks/bench_notebooks.py                   # every lesson; outputs not written
     python benchmarks/bench_notebooks.py --write           # ... and saved: the committed run
     python benchmarks/bench_notebooks.py --solutions 01 02  # some solutions notebooks
-    python benchmarks/bench_notebooks.py --long-cells      # the committed outputs' cells over a minute
+    python benchmarks/bench_notebooks.py --long-cells      # the committed outputs' cells of 30 s or more
     ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/bench_notebooks.py  # AVX2, emulated
 
 (with ``COURSE_DATA_DIR`` pointing at the data).
@@ -34,6 +34,7 @@ from course_utils import run_notebooks
 
 HERE = Path(__file__).resolve().parent
 BUDGET_S, BUDGET_MB = 600, 1536  # what a lesson may take on the weakest common machine: 10 min, 1.5 GB
+LONG_CELL_S = 30  # cells this long are listed in RESULTS.md ("Long cells"); each "⏱" line times one of them
 
 
 def cpu_model() -> str:
@@ -97,7 +98,7 @@ def longest_cell(notebook) -> tuple[float, int]:
     return max(((s, n) for s, n, _ in cell_times(notebook)), default=(0.0, 0))
 
 
-def long_cells(paths: list[Path], minimum: float = 60.0) -> list[str]:
+def long_cells(paths: list[Path], minimum: float = LONG_CELL_S) -> list[str]:
     """A table of the committed outputs' code cells that took ``minimum`` seconds or more: what the
     lessons' "⏱" lines quote."""
     import nbformat
@@ -181,7 +182,7 @@ def main(argv=None) -> dict[str, run_notebooks.Run]:
     p.add_argument(
         "--long-cells",
         action="store_true",
-        help="no run: list the committed outputs' code cells that took a minute or more",
+        help=f"no run: list the committed outputs' code cells that took {LONG_CELL_S} s or more",
     )
     args = p.parse_args(argv)
     os.environ["COURSE_PROFILE"] = "cpu"

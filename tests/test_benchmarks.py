@@ -189,3 +189,14 @@ def test_the_readme_map_quotes_the_committed_timings():
     assert {name: wall for name, (wall, _) in measured.items()} == quoted
     peak = max(measured.items(), key=lambda item: int(item[1][1].split()[0].replace(",", "")))
     assert f"the largest peak was {peak[0][:2]}'s, {peak[1][1]}" in " ".join(readme.split())
+
+
+def test_the_long_cells_table_is_the_committed_runs():
+    """RESULTS.md's "Long cells", which the lessons' "⏱" lines cite, lists what the committed outputs hold
+    (`python benchmarks/bench_notebooks.py --long-cells` rewrites it)."""
+    import bench_notebooks
+
+    results = (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    table = results.split("<!-- long cells: begin -->\n", 1)[1].split("\n<!-- long cells: end -->", 1)[0]
+    lessons = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert table.splitlines() == bench_notebooks.long_cells(lessons)

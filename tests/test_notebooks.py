@@ -257,6 +257,8 @@ def wrong_timed_lines(nb) -> list[str]:
         slack = quoted / 4 if line.endswith(" s") else 45
         if ran is None or abs(ran - quoted) > slack:
             wrong.append(f"{line!r}: the committed run took {ran and round(ran)} s")
+        elif ran < bench_notebooks.LONG_CELL_S:
+            wrong.append(f"{line!r}: a {ran:.0f} s cell is not in RESULTS.md's Long cells (cited)")
     return wrong
 
 
