@@ -6,6 +6,7 @@ after running cells out of order, with an error, or with this machine's paths in
 sentence whose number no output shows.)
 """
 
+import functools
 import re
 import sys
 from pathlib import Path
@@ -198,10 +199,16 @@ def _printed(number: str, scale: str | None, outputs: str) -> bool:
 LESSON_LINK = re.compile(r"\]\((\d\d_[\w-]+\.ipynb)(?:#[^)]*)?\)")
 
 
+@functools.cache
+def _lesson_outputs(name: str) -> str:
+    """Everything lesson ``name``'s committed outputs show (read once per test session)."""
+    path = ROOT / "notebooks" / name
+    return "\n".join(output_text(c) for c in read(path).cells) if path.exists() else ""
+
+
 def _linked_outputs(sentence: str) -> str:
     """The committed outputs of the lessons that ``sentence`` links (``[05](05_resnet_cifar10.ipynb)``)."""
-    linked = [ROOT / "notebooks" / name for name in LESSON_LINK.findall(sentence)]
-    return "\n".join(output_text(c) for path in linked if path.exists() for c in read(path).cells)
+    return "\n".join(_lesson_outputs(name) for name in LESSON_LINK.findall(sentence))
 
 
 def unbacked_claims(nb) -> list[str]:
