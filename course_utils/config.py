@@ -9,9 +9,9 @@ epochs and subset sizes change:
 
 Pick one with the ``COURSE_PROFILE`` environment variable; by default it is ``full`` when CUDA or MPS
 is available and ``cpu`` otherwise. ``COURSE_DRY_RUN=1`` keeps the profile's code path but caps every
-loader at two batches and every training at two epochs (as Lightning's ``fast_dev_run``): the ``full``
-profile then runs on a CPU in minutes, to catch what breaks only there; headline self-checks are skipped
-in that mode.
+loader at two batches of at most 32 images and every training at two epochs (as Lightning's
+``fast_dev_run``): the ``full`` profile then runs on a CPU in minutes, to catch what breaks only
+there; headline self-checks are skipped in that mode.
 
 This module is the one place that reads the course's environment variables (``COURSE_PROFILE``,
 ``COURSE_DRY_RUN``, ``COURSE_DATA_DIR``, ``COURSE_DEVICE``); everything else takes arguments.
@@ -33,6 +33,7 @@ DEVICE_ENV = "COURSE_DEVICE"
 DRY_RUN_ENV = "COURSE_DRY_RUN"
 DRY_RUN_BATCHES = 2
 DRY_RUN_EPOCHS = 2  # a dry run trains every model for at most this many epochs
+DRY_RUN_BATCH_SIZE = 32  # and loads at most this many images per batch (a GPU's 512 is not a dry run)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Profile:
     transfer_seeds: int  # notebook 07, runs per setting
     imagenet_transfer: bool  # notebook 07: also fine-tune torchvision's ImageNet ResNet-18 (a 45 MB download)
     max_batches: int | None = None  # batches per pass over any loader: None = all (2 in a dry run)
+    max_batch_size: int | None = None  # images per batch of any loader: None = as asked (32 in a dry run)
 
     @property
     def dry_run(self) -> bool:
@@ -101,7 +103,7 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
         max_train=1000,
-        max_eval=500,
+        max_eval=100,
         mnist_epochs=1,
         small_data_epochs=3,
         small_data_seeds=1,
@@ -115,7 +117,7 @@ PROFILES: dict[str, Profile] = {
         resnet9_epochs=1,
         resnet9_max_train=256,
         resnet9_batch_size=32,
-        resnet9_max_eval=500,
+        resnet9_max_eval=100,
         unet_epochs=1,
         unet_width=8,
         unet_target=0.0,
@@ -188,8 +190,9 @@ def accelerator_available() -> bool:
 def get_profile(name: str | None = None, dry_run: bool | None = None) -> Profile:
     """Return the run profile: ``name`` > ``$COURSE_PROFILE`` > ``full`` on an accelerator, else ``cpu``.
 
-    ``dry_run`` (default: ``$COURSE_DRY_RUN`` is set to 1) caps every loader at two batches and every
-    ``*_epochs`` field at two epochs: the profile's code path, in minutes.
+    ``dry_run`` (default: ``$COURSE_DRY_RUN`` is set to 1) caps every loader at two batches of at most
+    32 images (``max_batches``, ``max_batch_size``), every ``*_epochs`` field at two epochs and every
+    ``*_batch_size`` field at 32 images: the profile's code path, in minutes.
     """
     name = name or os.environ.get(PROFILE_ENV) or ("full" if accelerator_available() else "cpu")
     key = name.strip().lower()
@@ -206,12 +209,14 @@ def get_profile(name: str | None = None, dry_run: bool | None = None) -> Profile
     profile = PROFILES[key]
     if not dry_run:
         return profile
-    epochs = {
-        f.name: min(getattr(profile, f.name), DRY_RUN_EPOCHS)
+    caps = {"_epochs": DRY_RUN_EPOCHS, "_batch_size": DRY_RUN_BATCH_SIZE}
+    capped = {
+        f.name: min(getattr(profile, f.name), cap)
         for f in fields(profile)
-        if f.name.endswith("_epochs")
+        for ending, cap in caps.items()
+        if f.name.endswith(ending) and f.name != "max_batch_size"
     }
-    return replace(profile, max_batches=DRY_RUN_BATCHES, **epochs)
+    return replace(profile, max_batches=DRY_RUN_BATCHES, max_batch_size=DRY_RUN_BATCH_SIZE, **capped)
 
 
 def default_cache_dir() -> Path:
