@@ -70,11 +70,11 @@ def measure(model: str, setting: str) -> tuple[float, float]:
     return float(step), float(peak)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("models", nargs="*", help=f"any of {', '.join(MODELS)} (default: all)")
     p.add_argument("--rounds", type=int, default=2, help="interleaved repetitions (default 2)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     unknown = [m for m in args.models if m not in MODELS]
     if unknown:
         p.error(f"unknown model {unknown[0]!r}: choose from {', '.join(MODELS)}")

@@ -1,19 +1,41 @@
-"""Shared fixtures: tiny archives in the course's format, built in a temporary folder.
+"""Shared fixtures: tiny archives in the course's format, built in a temporary folder; the committed
+notebooks, read once; one headless Chromium. And the two tiers of the suite.
 
 Unit tests never need the real data. Tests marked ``real_data`` use ``$COURSE_DATA_DIR`` and are
 skipped when it does not hold the real archives.
+
+**Tiers.** ``python -m pytest -m "not slow"`` is the fast tier of a contributor's edit loop: the unit tests
+and the committed-notebook checks. A test is ``slow`` (marked here, at collection) when it executes
+notebooks (``colab``, ``dryrun``), drives a browser or the built website (``browser``; the fixtures
+``chromium``, ``site``), starts ``torchrun`` (``torchrun``) or re-measures on the real archives
+(``real_data``). ``python -m pytest`` runs both tiers, as CI does.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import shutil
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
 REAL_DATA = Path(os.environ.get("COURSE_DATA_DIR", "/nonexistent"))
+
+
+@functools.cache
+def _committed(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def committed_notebook(path: Path, copy_for_changes: bool = False):
+    """The committed notebook at ``path``, read from disk once per test run. Tests read it as it is;
+    one that changes it (to plant a wrong claim, say) asks for its own copy."""
+    nb = _committed(Path(path).resolve())
+    return copy.deepcopy(nb) if copy_for_changes else nb
 
 
 def has_real(name: str) -> bool:
@@ -82,7 +104,7 @@ def chromium_exe() -> str:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        pytest.skip('browser test needs the playwright package: pip install -e ".[dev]"')
+        pytest.skip('browser test needs the playwright package: pip install -e ".[dev,docs]"')
     exe = chromium_path()
     if exe is None:
         pytest.skip("browser test needs Chromium: apt-get install chromium (or set CHROMIUM=/path/to/chrome)")
@@ -98,3 +120,14 @@ def chromium(chromium_exe):
         browser = playwright.chromium.launch(executable_path=chromium_exe, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+SLOW_MARKERS = {"colab", "dryrun", "browser", "torchrun", "real_data"}
+SLOW_FIXTURES = {"chromium", "site", "colab_python"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        markers = {m.name for m in item.iter_markers()}
+        if markers & SLOW_MARKERS or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -1,6 +1,5 @@
 """The benchmark scripts run (tiny settings), and the committed ResNet-14 checkpoint is what it says."""
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -88,15 +87,14 @@ def test_unet_checkpoint_reproduces_on_real_data():
     assert cu.evaluate(pair, test, metrics=[cu.BinaryIoU()])["iou"] >= 0.80  # notebook 06's ensemble
 
 
-def test_cli_help_runs():
-    out = subprocess.run(
-        [sys.executable, "-m", "course_utils.train", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
-    )
-    assert "--schedule" in out.stdout
+def test_cli_help_runs(monkeypatch, capsys):
+    """``python -m course_utils.train --help``, run as that command runs it (its ``__main__``), in this
+    process. torchrun's ``record`` wrapper turns argparse's exit 0 into a return."""
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["python -m course_utils.train", "--help"])
+    runpy.run_module("course_utils.train", run_name="__main__", alter_sys=True)
+    assert "--schedule" in capsys.readouterr().out
 
 
 def test_benchmark_helpers(tmp_path):
@@ -149,18 +147,16 @@ def test_notebook_benchmark_merges_rows_and_finds_the_longest_cell(tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
-def test_malloc_benchmark_measures_a_step_in_a_fresh_process(monkeypatch):
+def test_malloc_benchmark_measures_a_step_in_a_fresh_process(monkeypatch, capsys):
     import malloc_steps
 
     monkeypatch.setattr(malloc_steps, "STEPS", 1)
     step, peak = malloc_steps.measure("resnet9", "mmap 16 MiB + trim 128 MiB")
     assert 0 < step < 60 and peak > 100  # a real step of a real model; torch alone holds more than 100 MB
-    bad = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "malloc_steps.py"), "lenet"],
-        capture_output=True,
-        text=True,
-    )
-    assert bad.returncode == 2 and "unknown model 'lenet': choose from unet, resnet14, resnet9" in bad.stderr
+    with pytest.raises(SystemExit) as stop:
+        malloc_steps.main(["lenet"])
+    message = "unknown model 'lenet': choose from unet, resnet14, resnet9"
+    assert stop.value.code == 2 and message in capsys.readouterr().err
 
 
 def _rows(text: str, begin: str, end: str) -> list[list[str]]:

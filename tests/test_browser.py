@@ -39,8 +39,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import nbformat
 import pytest
+
+from tests.conftest import committed_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVED = ROOT / "notebooks"  # `jupyter lab notebooks/`: the server root
@@ -264,7 +265,7 @@ def problems(state: dict | None, nb, responses: dict[str, int]) -> list[str]:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(SERVED).with_suffix("").as_posix())
 def test_notebook_renders_in_jupyterlab(path, lab_page, tmp_path):
     name = path.relative_to(SERVED).with_suffix("").as_posix()
-    nb = nbformat.read(path, as_version=4)
+    nb = committed_notebook(path)
     responses: dict[str, int] = {}
 
     def record(response):

@@ -1,8 +1,10 @@
 """Training in several processes: ``torchrun -m course_utils.train`` with DistributedDataParallel.
 
-The launches start two CPU processes (gloo) with ``python -m torch.distributed.run --standalone`` on
-the tiny archives (``tiny_data_dir``), and compare them with one plain process given the same global
-batch. The equality runs use LeNet-5, which has no batch-norm: two processes then compute the same
+The launches (marker ``torchrun``) start two CPU processes (gloo) with
+``python -m torch.distributed.run --standalone`` on the tiny archives (``tiny_data_dir``), and compare
+them with one plain process given the same global batch. What needs no second process (the refusal of
+uneven steps, the shards, the reductions) is tested in this one, with a patched process group where
+needed. The equality runs use LeNet-5, which has no batch-norm: two processes then compute the same
 gradient as one (DDP averages the two half-batch means), and only the order of float additions
 differs. Hence the stated tolerances: weights within 1e-6, losses within a relative 1e-5, accuracies
 within one image.
@@ -61,6 +63,7 @@ def assert_same_history(one: dict, two: dict) -> None:
         assert two["metrics"][phase] == pytest.approx(one["metrics"][phase], abs=1 / 50)  # one image
 
 
+@pytest.mark.torchrun
 def test_one_step_in_two_processes_equals_one_process(tiny_data_dir, tmp_path):
     """64 images, a global batch of 64: one epoch is one step (32 images in each process)."""
     one, two = train_both(tmp_path, "--max-train", "64", "--batch-size", "64", "--epochs", "1")
@@ -74,6 +77,7 @@ def test_one_step_in_two_processes_equals_one_process(tiny_data_dir, tmp_path):
         assert torch.allclose(model.state_dict()[name], weight, rtol=0, atol=WEIGHTS_ATOL), name
 
 
+@pytest.mark.torchrun
 def test_loss_history_of_two_processes_matches_one_process(tiny_data_dir, tmp_path):
     """250 images, global batch 64: four steps an epoch (the last of 58 images, 29 in each process)."""
     options = ["--max-train", "256", "--batch-size", "64", "--epochs", "3", "--optimizer", "adam"]
@@ -83,6 +87,7 @@ def test_loss_history_of_two_processes_matches_one_process(tiny_data_dir, tmp_pa
     assert two["history"]["lrs"] == pytest.approx(one["history"]["lrs"])  # same steps: same schedule
 
 
+@pytest.mark.torchrun
 def test_the_unet_recipe_under_torchrun(tiny_data_dir, tmp_path):
     out = tmp_path / "unet"
     done, _ = torchrun("--recipe", "unet", "--epochs", "1", "--val-size", "5", "--quiet", "--out", str(out))
@@ -93,6 +98,7 @@ def test_the_unet_recipe_under_torchrun(tiny_data_dir, tmp_path):
     assert isinstance(model, cu.UNet) and meta["model_args"]["batch_norm"] is True
 
 
+@pytest.mark.torchrun
 def test_a_failing_rank_ends_the_whole_run(tiny_data_dir, tmp_path):
     """Rank 1 raises after one step; rank 0 waits in the next all-reduce. torchrun must stop both,
     with a non-zero status and the message, well before the timeout."""
@@ -105,12 +111,27 @@ def test_a_failing_rank_ends_the_whole_run(tiny_data_dir, tmp_path):
     assert not out.with_suffix(".pt").exists() and not out.with_suffix(".json").exists()
 
 
-def test_uneven_steps_are_refused(tiny_data_dir, tmp_path):
-    """65 images, global batch 64: the last step would give rank 0 one image and rank 1 none."""
+def test_uneven_steps_are_refused(tiny_data_dir, tmp_path, monkeypatch, capsys):
+    """65 images, global batch 64: the last step would give rank 0 one image and rank 1 none. Rank 0's
+    side, in this process with a patched process group: it counts 2 steps (33 images), rank 1 counts 1."""
+    import torch.distributed as dist
+
+    from course_utils.train import cli
+
+    for name, value in {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(distributed, "setup", lambda launch, device: device)
+    monkeypatch.setattr(distributed, "teardown", lambda: None)
+    monkeypatch.setattr(distributed, "_collective_device", lambda: torch.device("cpu"))
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    rank_1 = torch.tensor([1, -1])  # [steps, -steps] of rank 1's shard
+    monkeypatch.setattr(dist, "all_reduce", lambda counts, op: counts.copy_(torch.maximum(counts, rank_1)))
     out = tmp_path / "uneven"
-    done, _ = torchrun(*LENET, "--epochs", "1", "--max-train", "65", "--batch-size", "64", "--out", str(out))
-    assert done.returncode == 1
-    assert "fewer than the 2 processes" in done.stderr and "--max-train 64" in done.stderr
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*LENET, "--epochs", "1", "--max-train", "65", "--batch-size", "64", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 1 and "(rank 0 of 2)" in err
+    assert "fewer than the 2 processes" in err and "--max-train 64" in err
     assert not out.with_suffix(".pt").exists()
 
 

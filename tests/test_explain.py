@@ -255,7 +255,9 @@ def scaled(maps: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("layer", ["layer3", "layer2", "layer3.1.conv2", "layer1.0.bn1"])
 def test_agrees_with_captum(layer):
     # A dev-only cross-check, skipped without Captum. "layer1.0.bn1": an in-place ReLU follows it.
-    attr = pytest.importorskip("captum.attr")
+    attr = pytest.importorskip(
+        "captum.attr", reason='the cross-check needs captum: pip install -e ".[dev,docs]"'
+    )
     torch.manual_seed(0)
     model = cu.ResNet()
     x, classes = torch.randn(4, 3, 32, 32), torch.tensor([0, 3, 5, 9])

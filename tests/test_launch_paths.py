@@ -1,16 +1,22 @@
-"""The ways a student starts a lesson, besides the repository checkout that nbval covers:
+"""The ways a student starts a lesson, each notebook executed once per path:
 
-- **Colab**: only the notebook file and the pip-installed package exist. The package is built as a wheel
-  and installed into a fresh virtual environment that cannot see the checkout (torch and the other
-  dependencies come from the system's site-packages, as Colab provides them); each notebook is copied
-  alone into an empty folder and executed there in the ``smoke`` profile.
-- **A GPU**: CUDA means the ``full`` profile. Its code path runs here on the CPU as a dry run
-  (``COURSE_DRY_RUN=1``: every loader capped at two batches, every training at two epochs), so what breaks
-  only in ``full`` (recipe fields, shapes, checkpoints, TTA) breaks here; the self-checks say they are
-  skipped. The lessons run it; the solutions call the same package code with the same profile fields, and
-  nbval runs them in ``smoke``, so a second full-profile pass over them would cost CI time for little.
-
-Both execute notebooks once more, so they are marked (``colab``, ``dryrun``); CI runs them.
+- **Colab** (marker ``colab``), which is also nbval's run: only the notebook file and the pip-installed
+  package exist. The package is built as a wheel and installed into a fresh virtual environment that
+  cannot see the checkout (torch and the other dependencies come from the test environment's
+  site-packages, as Colab provides them); each notebook is copied alone into an empty folder and
+  executed there by nbval, in the ``smoke`` profile, with a kernel of that environment. nbval fails a
+  cell that raises and compares the cells marked ``# NBVAL_CHECK_OUTPUT`` with the committed outputs
+  (``--nbval-lax``, sanitized by ``tests/nbval_sanitize.cfg``); a plugin fails a cell whose output shows
+  a machine path. The notebook must leave its folder as it found it.
+- **A GPU** (marker ``dryrun``): CUDA means the ``full`` profile. Its code path runs here on the CPU as
+  a dry run (``COURSE_DRY_RUN=1``: every loader capped at two batches of at most 32 images, every
+  training at two epochs), so what breaks only in ``full`` (recipe fields, shapes, checkpoints, TTA)
+  breaks here; the self-checks say they are skipped. The lessons run it; the solutions call the same
+  package code with the same profile fields and run in ``smoke`` above.
+- **The repository checkout** (JupyterLab started in ``notebooks/``): tests/test_browser.py opens every
+  committed notebook there, and the unit tests import the package from the checkout. Instructors can
+  re-execute the notebooks in the checkout with ``python -m pytest notebooks/`` (nbval, as configured in
+  pyproject.toml).
 """
 
 import os
@@ -23,41 +29,76 @@ import nbformat
 import pytest
 
 from course_utils import run_notebooks
+from tests.conftest import committed_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = run_notebooks.find([])
 LESSONS = [p for p in NOTEBOOKS if p.parent.name != "solutions"]
 SELF_CHECK = "self-check:"
+NOTEBOOK_TIMEOUT_S = 900
+
+# The nbval run's own pytest configuration and plugin: written beside the notebooks' folders, never in them.
+NBVAL_INI = """[pytest]
+addopts = -p no:cacheprovider --nbval-lax --nbval-current-env --sanitize-with nbval_sanitize.cfg
+"""
+NBVAL_PLUGIN = '''"""Fails an nbval cell whose outputs show a machine path (they must never be committed)."""
+import re
+
+import pytest
+
+MACHINE_PATH = re.compile({pattern!r})
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if call.when != "call" or not report.passed:
+        return
+    text = "".join(
+        str(o.get("text", "")) + str(o.get("data", {{}}).get("text/plain", ""))
+        for o in getattr(item, "test_outputs", None) or []
+    )
+    leaks = MACHINE_PATH.findall(text)
+    if leaks:
+        report.outcome = "failed"
+        report.longrepr = f"machine paths in the outputs: {{sorted(set(leaks))[:3]}}"
+'''
+
+
+def outer_site_packages() -> list[str]:
+    """The site-packages folders this interpreter imports from (a virtual environment's, the system's)."""
+    return [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()]
 
 
 @pytest.fixture(scope="session")
 def colab_python(tmp_path_factory) -> Path:
-    """A virtual environment with the course installed from its wheel, and nothing of the checkout."""
+    """A virtual environment with the course installed from its wheel, and nothing of the checkout.
+
+    The test environment's packages (torch, nbval, ...) are reached through a ``.pth`` file that lists
+    its site-packages folders, so this works when pytest itself runs in a virtual environment (``python
+    -m venv --system-site-packages`` from inside one would see the base interpreter's packages instead).
+    A plain path in a ``.pth`` does not run that folder's own ``.pth`` files, so an editable install of
+    the checkout stays out of sight."""
     base = tmp_path_factory.mktemp("colab")
     wheels = base / "wheels"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(wheels),
-            str(ROOT),
-        ],
-        check=True,
-        cwd=base,
-    )
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q"]  # setuptools in its own build env
+    subprocess.run([*pip_wheel, "-w", str(wheels), str(ROOT)], check=True, cwd=base)
     venv = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
+    own = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    Path(own, "_test_environment.pth").write_text("\n".join(outer_site_packages()) + "\n")
     wheel = next(wheels.glob("course_utils-*.whl"))
-    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True)
+    install = [python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)]
+    subprocess.run(install, check=True, cwd=base)
     where = subprocess.run(
-        [python, "-c", "import course_utils; print(course_utils.__file__)"],
+        [python, "-c", "import course_utils, torch, nbval; print(course_utils.__file__)"],
         cwd=base,
         capture_output=True,
         text=True,
@@ -66,22 +107,61 @@ def colab_python(tmp_path_factory) -> Path:
     return python
 
 
-@pytest.mark.colab
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_alone_with_the_installed_package(colab_python, tmp_path, path):
-    alone = tmp_path / path.name
-    shutil.copy(path, alone)
-    env = os.environ | {"COURSE_PROFILE": "smoke", "MPLBACKEND": "Agg"}
-    env.pop("PYTHONPATH", None)
+@pytest.fixture(scope="session")
+def nbval_folder(tmp_path_factory) -> Path:
+    """Where the nbval runs start: their pytest.ini, the sanitizer and the machine-path plugin."""
+    folder = tmp_path_factory.mktemp("nbval")
+    (folder / "pytest.ini").write_text(NBVAL_INI)
+    shutil.copy(ROOT / "tests" / "nbval_sanitize.cfg", folder / "nbval_sanitize.cfg")
+    (folder / "conftest.py").write_text(NBVAL_PLUGIN.format(pattern=run_notebooks.MACHINE_PATH.pattern))
+    return folder
+
+
+def test_the_nbval_run_fails_a_machine_path_and_a_changed_checked_output(colab_python, nbval_folder):
+    """The nbval run on a made notebook: a clean cell passes; a cell that prints a machine path fails
+    (the plugin); a ``# NBVAL_CHECK_OUTPUT`` cell whose output differs from the saved one fails (nbval)."""
+    alone = nbval_folder / "planted"
+    alone.mkdir()
+    checked = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(2 + 2)")
+    checked.outputs = [nbformat.v4.new_output("stream", name="stdout", text="5\n")]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("print(1 + 1)"),
+        nbformat.v4.new_code_cell("print('/home/me/x')"),
+        checked,
+    ]
+    nbformat.write(nb, alone / "planted.ipynb")
     done = subprocess.run(
-        [colab_python, "-m", "course_utils.run_notebooks", "--check", str(alone)],
-        cwd=tmp_path,
-        env=env,
+        [colab_python, "-m", "pytest", "planted/planted.ipynb"],
+        cwd=nbval_folder,
         capture_output=True,
         text=True,
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name], "the notebook wrote files beside itself"
+    assert done.returncode == 1 and "2 failed, 1 passed" in done.stdout, done.stdout[-2000:]
+    assert "machine paths in the outputs: ['/home/me/x']" in done.stdout
+
+
+@pytest.mark.colab
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_alone_with_the_installed_package(colab_python, nbval_folder, path):
+    alone = nbval_folder / path.stem
+    alone.mkdir()
+    shutil.copy(path, alone / path.name)
+    env = os.environ | {"COURSE_PROFILE": "smoke", "MPLBACKEND": "Agg"}
+    for name in ("PYTHONPATH", "COURSE_DRY_RUN"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [colab_python, "-m", "pytest", "-q", f"{path.stem}/{path.name}"],
+        cwd=nbval_folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=NOTEBOOK_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    cells = sum(c.cell_type == "code" for c in committed_notebook(path).cells)
+    assert f"{cells} passed" in done.stdout, done.stdout[-2000:]  # every code cell ran
+    assert sorted(p.name for p in alone.iterdir()) == [path.name], "the notebook wrote files beside itself"
 
 
 @pytest.mark.dryrun
@@ -90,11 +170,11 @@ def test_full_profile_dry_run(monkeypatch, path):
     monkeypatch.setenv("COURSE_PROFILE", "full")
     monkeypatch.setenv("COURSE_DRY_RUN", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    run = run_notebooks.execute(path, timeout=900, write=False)
+    run = run_notebooks.execute(path, timeout=NOTEBOOK_TIMEOUT_S, write=False)
     text = "\n".join(str(o.get("text", "")) for c in run.notebook.cells for o in c.get("outputs", []))
-    assert "profile: full" in text and "dry run: 2 batches per loader" in text
+    assert "profile: full" in text and "dry run: 2 batches per loader of at most 32 images" in text
     checks = [line for line in text.splitlines() if line.startswith(SELF_CHECK)]
     assert all("skipped (dry run" in line for line in checks), checks
-    lesson = nbformat.read(path, as_version=4)
+    lesson = committed_notebook(path)
     if any("profile.check(" in c.source for c in lesson.cells if c.cell_type == "code"):
         assert checks, "the notebook's self-checks did not run"

@@ -1,12 +1,16 @@
 """One repository address (pyproject.toml's [project.urls]) for every Colab, Binder and install link, and
 the diagrams carried inside the notebooks: tools/sync_notebooks.py keeps them in step."""
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import pytest
+
+from tests.conftest import committed_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -21,10 +25,10 @@ def test_notebooks_and_readme_follow_the_repository_address():
 def test_every_notebook_links_its_own_colab_page():
     repo = sync_notebooks.repository()
     for path in sync_notebooks.notebooks():
-        nb = nbformat.read(path, as_version=4)
+        nb = committed_notebook(path)
         assert sync_notebooks.colab_url(repo, path) in nb.cells[0].source, path.name
         install = next(c.source for c in nb.cells if c.cell_type == "code" and "google.colab" in c.source)
-        assert f"git+https://github.com/{repo}" in install, path.name
+        assert f"git+https://github.com/{repo}@{sync_notebooks.current_pin()}" in install, path.name
     readme = (ROOT / "README.md").read_text()
     assert f"mybinder.org/v2/gh/{repo}/" in readme and f"colab.research.google.com/github/{repo}/" in readme
 
@@ -32,7 +36,7 @@ def test_every_notebook_links_its_own_colab_page():
 def test_a_fork_changes_the_address_with_one_command(tmp_path):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, tmp_path / name)
-    for folder in ("notebooks", "figures", "tools"):
+    for folder in ("notebooks", "figures", "tools", "docs"):
         shutil.copytree(ROOT / folder, tmp_path / folder)
     fork = "https://github.com/someone/their-fork"
     run = [sys.executable, str(tmp_path / "tools" / "sync_notebooks.py")]
@@ -41,7 +45,32 @@ def test_a_fork_changes_the_address_with_one_command(tmp_path):
     readme = (tmp_path / "README.md").read_text()
     assert "someone/their-fork" in readme and "cnn-course/cnn-with-pytorch" not in readme
     assert "https://someone.github.io/their-fork/" in readme and "cnn-course.github.io" not in readme
+    instructors = (tmp_path / "docs" / "instructors.md").read_text()
+    assert "github.com/someone/their-fork/tree/main/benchmarks/" in instructors
+    assert "cnn-course/cnn-with-pytorch" not in instructors
     first = nbformat.read(next((tmp_path / "notebooks").glob("01_*.ipynb")), as_version=4)
     others = "https://cs231n.github.io/convolutional-networks/", "https://poloclub.github.io/cnn-explainer/"
     assert all(site in nbformat.writes(first) for site in others)  # other projects keep their address
     assert "github/someone/their-fork/blob/main/notebooks/01_" in first.cells[0].source
+
+
+def test_every_notebook_installs_the_package_it_is_tested_with():
+    """One pin in every Colab install cell, and the package at that commit is the package here (HEAD):
+    the notebooks were executed and are tested with it. After committing a change to course_utils/,
+    run `python tools/sync_notebooks.py --pin HEAD` and commit the notebooks."""
+    pins = sync_notebooks.pins()
+    assert set(pins.values()) == {sync_notebooks.current_pin()}, pins
+    pin = sync_notebooks.current_pin()
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("needs git and the repository's history (a clone) to compare the pinned package")
+    assert re.fullmatch(r"[0-9a-f]{40}", pin)
+    exists = subprocess.run([git, "cat-file", "-e", f"{pin}^{{commit}}"], cwd=ROOT, capture_output=True)
+    assert exists.returncode == 0, f"the notebooks pin {pin}, which is not a commit of this repository"
+    diff = subprocess.run(
+        [git, "diff", "--stat", pin, "HEAD", "--", "course_utils/"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert diff.stdout == "", (
+        f"course_utils/ changed since the pinned commit {pin[:10]}: run `python tools/sync_notebooks.py "
+        f"--pin HEAD` and commit the notebooks\n{diff.stdout}"
+    )

@@ -13,6 +13,7 @@ sys.path.insert(0, str(ROOT / "tools" / "gpu"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
+@pytest.mark.slow  # four benchmark runs, each in a fresh interpreter: the whole suite's, not the edit loop's
 def test_gpu_session_script_runs_end_to_end_on_cpu(tiny_data_dir, tmp_path):
     # The one call a lent GPU gets: join the carried parts, then every A/B line. Here on the CPU, with
     # tiny data, a stand-in nvidia-smi and --quick runs instead of the 3-seed compiled ones.

@@ -47,8 +47,14 @@ def train(epochs=5, lr=0.05, **kwargs):
     )
 
 
-def test_training_learns_and_returns_the_reference_shape():
-    model, losses, accs = result = train()
+@pytest.fixture(scope="module")
+def trained():
+    """One 5-epoch training of the tiny net, shared by the tests that only read it."""
+    return train(epochs=5)
+
+
+def test_training_learns_and_returns_the_reference_shape(trained):
+    model, losses, accs = result = trained
     assert set(losses) == set(accs) == {"train", "val"}
     assert all(isinstance(v, float) for v in losses["train"] + accs["val"])
     assert losses["train"][-1] < losses["train"][0] and accs["val"][-1] > 0.9
@@ -57,20 +63,19 @@ def test_training_learns_and_returns_the_reference_shape():
     assert h.best_val == max(accs["val"]) and accs["val"][h.best_epoch] == h.best_val
 
 
-def test_best_validation_weights_are_restored():
-    model, _, accs = result = train(epochs=4)
+def test_best_validation_weights_are_restored(trained):
+    model, _, accs = result = trained
     val = cu.evaluate(model, loaders()["val"])
     assert val["acc"] == pytest.approx(accs["val"][result.history.best_epoch])
 
 
-def test_same_seed_same_history():
-    a, b = train(epochs=3), train(epochs=3)
-    assert a[1] == b[1] and a[2] == b[2]
+def test_same_seed_same_history(trained):
+    again = train(epochs=5)
+    assert again[1] == trained[1] and again[2] == trained[2]
 
 
-def test_the_loop_written_by_hand_gives_the_same_history():
-    """What notebook 02 shows: the package's loop is the textbook loop."""
-    result = train(epochs=2)
+def test_the_loop_written_by_hand_gives_the_same_history(trained):
+    """What notebook 02 shows: the package's loop is the textbook loop (its first two epochs here)."""
     cu.seed_everything(0)
     model = tiny_net()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -86,7 +91,7 @@ def test_the_loop_written_by_hand_gives_the_same_history():
         with torch.no_grad():
             correct = sum((model(x).argmax(1) == y).sum().item() for x, y in data["val"])
         val_accs.append(correct / len(data["val"].dataset))
-    assert val_accs == pytest.approx(result[2]["val"], abs=1e-12)
+    assert val_accs == pytest.approx(trained[2]["val"][:2], abs=1e-12)
 
 
 def test_the_duration_is_rounded_before_it_is_split_into_minutes():
