@@ -35,6 +35,8 @@ README_SECTIONS = {
     "intro": ("<!-- site: intro begin -->", "<!-- site: intro end -->", "index"),
     "map": ("<!-- notebook map: begin -->", "<!-- notebook map: end -->", "index"),
     "setup": ("<!-- site: setup begin -->", "<!-- site: setup end -->", "setup"),
+    "test": ("<!-- site: test begin -->", "<!-- site: test end -->", "instructors"),
+    "reference": ("<!-- site: reference begin -->", "<!-- site: reference end -->", "setup"),
     "instructors": ("<!-- site: instructors begin -->", "<!-- site: instructors end -->", "instructors"),
     "credits": ("<!-- site: credits begin -->", "<!-- site: credits end -->", "index"),
 }
@@ -73,6 +75,8 @@ def _site_link(target: str, page: str, anchors: dict[str, str]) -> str:
     """A README link as the page ``page`` in docs/ needs it."""
     if re.match(r"^[a-z]+:", target) or target.startswith("notebooks/"):
         return target  # an address, or a lesson (docs/notebooks/ mirrors notebooks/)
+    if target.startswith("docs/") and target.split("#")[0].endswith(".md"):
+        return target.removeprefix("docs/")  # a page of the site
     if target.startswith("#"):
         where = anchors.get(target[1:])
         if where is None:

@@ -3,11 +3,17 @@
     python tools/sync_notebooks.py                      # rewrite notebooks and README in place
     python tools/sync_notebooks.py --check              # list what is out of step (what the tests run)
     python tools/sync_notebooks.py --set-repository https://github.com/you/your-fork
+    python tools/sync_notebooks.py --pin HEAD            # Colab installs the package of this commit
 
 The repository address lives in one place, ``[project.urls] Repository`` in pyproject.toml. From it
 come the Colab badge in each notebook's first cell, the Colab install cell of each notebook, the
 Colab and Binder badges of the README, and the course website's address (GitHub Pages, ``site_url``).
 ``--set-repository`` changes pyproject.toml, then all of them.
+
+The Colab install cell is pinned to one commit, the same in every notebook: the package that the
+notebooks were executed and tested with. An old copy of a notebook then installs the package it was
+written for, not whatever main holds today. After a change to ``course_utils/`` is committed, re-pin
+with ``--pin HEAD`` and commit the notebooks (``tests/test_links.py`` fails until then).
 
 Diagrams travel inside the notebooks as cell attachments, so they show wherever the notebook is
 opened (JupyterLab started in any folder, Colab, GitHub, nbviewer). A markdown cell refers to
@@ -18,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import base64
+import collections
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -30,6 +38,7 @@ FIGURES = ROOT / "figures"
 BRANCH = "main"
 ATTACHMENT = re.compile(r"!\[[^\]]*\]\(attachment:([\w.-]+)\)")
 GITHUB_PART = r"[\w.-]+/[\w.-]+"
+PIN = re.compile(r"%pip install .*git\+https://github\.com/[\w.-]+/[\w.-]+?@([0-9a-f]{40})\"")
 
 
 def repository(pyproject: Path = ROOT / "pyproject.toml") -> str:
@@ -63,8 +72,37 @@ def badge_line(repo: str, path: Path) -> str:
     return f"[![Open in Colab](attachment:colab_badge.png)]({colab_url(repo, path)})"
 
 
-def install_line(repo: str) -> str:
-    return f'    %pip install -q "course-utils @ git+https://github.com/{repo}"'
+def install_line(repo: str, pin: str) -> str:
+    return f'    %pip install -q "course-utils @ git+https://github.com/{repo}@{pin}"'
+
+
+def pins() -> dict[Path, str | None]:
+    """The commit each notebook's Colab install cell is pinned to (None: not pinned)."""
+    found = {}
+    for path in notebooks():
+        cells = nbformat.read(path, as_version=4).cells
+        install = next((c.source for c in cells if c.cell_type == "code" and "google.colab" in c.source), "")
+        match = PIN.search(install)
+        found[path] = match.group(1) if match else None
+    return found
+
+
+def current_pin() -> str:
+    """The one commit the notebooks install: the pin that most of them carry."""
+    counted = collections.Counter(pin for pin in pins().values() if pin)
+    if not counted:
+        raise SystemExit("no notebook pins its Colab install to a commit: run with --pin HEAD")
+    return counted.most_common(1)[0][0]
+
+
+def resolve(rev: str) -> str:
+    """The full commit hash of ``rev`` (``HEAD``, a tag, a short hash) in this repository."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"--pin {rev}: not a commit of this repository ({done.stderr.strip()})")
+    return done.stdout.strip()
 
 
 def _course_sites(text: str) -> set[str]:
@@ -83,8 +121,10 @@ def _with_repo(text: str, repo: str) -> str:
         text,
     )
     text = re.sub(rf"mybinder\.org/v2/gh/{GITHUB_PART}/", f"mybinder.org/v2/gh/{repo}/", text)
-    own_files = r"/blob/main/(?=benchmarks/|notebooks/|course_utils/|tools/|README\.md)"
-    text = re.sub(rf"github\.com/{GITHUB_PART}{own_files}", f"github.com/{repo}/blob/main/", text)
+    own_files = r"/(blob|tree)/main/(?=benchmarks/|notebooks/|course_utils/|tools/|README\.md)"
+    text = re.sub(rf"github\.com/{GITHUB_PART}{own_files}", rf"github.com/{repo}/\1/main/", text)
+    clone = f"git clone https://github.com/{repo} && cd {repo.split('/')[1]}"
+    text = re.sub(rf"git clone https://github\.com/{GITHUB_PART} && cd [\w.-]+", clone, text)
     return re.sub(rf"git\+https://github\.com/{GITHUB_PART}\b", f"git+https://github.com/{repo}", text)
 
 
@@ -100,7 +140,7 @@ def _embed(cell) -> list[str]:
     return changed
 
 
-def sync_notebook(path: Path, repo: str, write: bool) -> list[str]:
+def sync_notebook(path: Path, repo: str, pin: str, write: bool) -> list[str]:
     """Bring one notebook in step; return a line per change (empty when it already was)."""
     nb = nbformat.read(path, as_version=4)
     changes: list[str] = []
@@ -123,7 +163,7 @@ def sync_notebook(path: Path, repo: str, write: bool) -> list[str]:
                 cell.source = linked
                 changes.append("links to the repository's files")
         elif "google.colab" in cell.source:
-            fixed = re.sub(r"^\s+%pip install .*$", install_line(repo), cell.source, flags=re.MULTILINE)
+            fixed = re.sub(r"^\s+%pip install .*$", install_line(repo, pin), cell.source, flags=re.MULTILINE)
             if fixed != cell.source:
                 cell.source = fixed
                 changes.append("Colab install address")
@@ -132,12 +172,16 @@ def sync_notebook(path: Path, repo: str, write: bool) -> list[str]:
     return [f"{path.relative_to(ROOT)}: {c}" for c in changes]
 
 
-def sync_readme(repo: str, write: bool, readme: Path = ROOT / "README.md") -> list[str]:
-    text = readme.read_text()
-    fixed = _with_repo(text, repo)
-    if fixed != text and write:
-        readme.write_text(fixed)
-    return ["README.md: repository addresses"] if fixed != text else []
+def sync_readme(repo: str, write: bool, root: Path = ROOT) -> list[str]:
+    """The README's addresses, and those of the website's own pages (docs/*.md)."""
+    changes = []
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        text = page.read_text()
+        fixed = _with_repo(text, repo)
+        if fixed != text and write:
+            page.write_text(fixed)
+        changes += [f"{page.relative_to(root)}: repository addresses"] if fixed != text else []
+    return changes
 
 
 def set_repository(url: str, pyproject: Path = ROOT / "pyproject.toml") -> None:
@@ -151,8 +195,8 @@ def set_repository(url: str, pyproject: Path = ROOT / "pyproject.toml") -> None:
 
 def check() -> list[str]:
     """Everything out of step, without writing (tests/test_links.py asserts this is empty)."""
-    repo = repository()
-    return [c for path in notebooks() for c in sync_notebook(path, repo, write=False)] + sync_readme(
+    repo, pin = repository(), current_pin()
+    return [c for path in notebooks() for c in sync_notebook(path, repo, pin, write=False)] + sync_readme(
         repo, False
     )
 
@@ -163,6 +207,7 @@ def main(argv=None) -> int:
         "--check", action="store_true", help="only list what is out of step; exit 1 if anything is"
     )
     p.add_argument("--set-repository", metavar="URL", help="https://github.com/OWNER/NAME of your fork")
+    p.add_argument("--pin", metavar="REV", help="pin every Colab install to this commit (e.g. HEAD)")
     args = p.parse_args(argv)
     if args.set_repository:
         set_repository(args.set_repository)
@@ -171,7 +216,8 @@ def main(argv=None) -> int:
         print("\n".join(problems) or "in step")
         return 1 if problems else 0
     repo = repository()
-    changes = [c for path in notebooks() for c in sync_notebook(path, repo, write=True)] + sync_readme(
+    pin = resolve(args.pin) if args.pin else current_pin()
+    changes = [c for path in notebooks() for c in sync_notebook(path, repo, pin, write=True)] + sync_readme(
         repo, True
     )
     print("\n".join(changes) or "already in step")
