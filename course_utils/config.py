@@ -9,8 +9,8 @@ epochs and subset sizes change:
 
 Pick one with the ``COURSE_PROFILE`` environment variable; by default it is ``full`` when CUDA or MPS
 is available and ``cpu`` otherwise. ``COURSE_DRY_RUN=1`` keeps the profile's code path but caps every
-loader at two batches of at most 32 images and every training at two epochs (as Lightning's
-``fast_dev_run``): the ``full`` profile then runs on a CPU in minutes, to catch what breaks only
+loader at two batches, every training batch at 32 images and every training at two epochs (as
+Lightning's ``fast_dev_run``): the ``full`` profile then runs on a CPU in minutes, to catch what breaks only
 there; headline self-checks are skipped in that mode.
 
 This module is the one place that reads the course's environment variables (``COURSE_PROFILE``,
@@ -33,7 +33,7 @@ DEVICE_ENV = "COURSE_DEVICE"
 DRY_RUN_ENV = "COURSE_DRY_RUN"
 DRY_RUN_BATCHES = 2
 DRY_RUN_EPOCHS = 2  # a dry run trains every model for at most this many epochs
-DRY_RUN_BATCH_SIZE = 32  # and loads at most this many images per batch (a GPU's 512 is not a dry run)
+DRY_RUN_BATCH_SIZE = 32  # and trains on batches of at most this many images (a GPU's 512 is not a dry run)
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Profile:
     transfer_seeds: int  # notebook 07, runs per setting
     imagenet_transfer: bool  # notebook 07: also fine-tune torchvision's ImageNet ResNet-18 (a 45 MB download)
     max_batches: int | None = None  # batches per pass over any loader: None = all (2 in a dry run)
-    max_batch_size: int | None = None  # images per batch of any loader: None = as asked (32 in a dry run)
+    max_train_batch: int | None = None  # images per training batch: None = as asked (32 in a dry run)
 
     @property
     def dry_run(self) -> bool:
@@ -190,9 +190,10 @@ def accelerator_available() -> bool:
 def get_profile(name: str | None = None, dry_run: bool | None = None) -> Profile:
     """Return the run profile: ``name`` > ``$COURSE_PROFILE`` > ``full`` on an accelerator, else ``cpu``.
 
-    ``dry_run`` (default: ``$COURSE_DRY_RUN`` is set to 1) caps every loader at two batches of at most
-    32 images (``max_batches``, ``max_batch_size``), every ``*_epochs`` field at two epochs and every
-    ``*_batch_size`` field at 32 images: the profile's code path, in minutes.
+    ``dry_run`` (default: ``$COURSE_DRY_RUN`` is set to 1) caps every loader at two batches
+    (``max_batches``), every training batch at 32 images (``max_train_batch`` and every ``*_batch_size``
+    field) and every ``*_epochs`` field at two epochs: the profile's code path, in minutes. Evaluation
+    batches keep their size, so a lesson still evaluates as many images as two of them hold.
     """
     name = name or os.environ.get(PROFILE_ENV) or ("full" if accelerator_available() else "cpu")
     key = name.strip().lower()
@@ -214,9 +215,9 @@ def get_profile(name: str | None = None, dry_run: bool | None = None) -> Profile
         f.name: min(getattr(profile, f.name), cap)
         for f in fields(profile)
         for ending, cap in caps.items()
-        if f.name.endswith(ending) and f.name != "max_batch_size"
+        if f.name.endswith(ending)
     }
-    return replace(profile, max_batches=DRY_RUN_BATCHES, max_batch_size=DRY_RUN_BATCH_SIZE, **capped)
+    return replace(profile, max_batches=DRY_RUN_BATCHES, max_train_batch=DRY_RUN_BATCH_SIZE, **capped)
 
 
 def default_cache_dir() -> Path:

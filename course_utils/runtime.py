@@ -28,17 +28,17 @@ __all__ = ["Runtime", "release_memory", "runtime"]
 @dataclass(frozen=True)
 class Runtime:
     """The device, memory layout (``channels_last``) and precision (``amp``: bf16 autocast) of a run,
-    and the loader caps of a dry run (``max_batches`` batches of at most ``max_batch_size`` images)."""
+    and the caps of a dry run (``max_batches`` per loader, ``max_train_batch`` images per training batch)."""
 
     device: torch.device
     channels_last: bool = False
     amp: bool = False
     max_batches: int | None = None
-    max_batch_size: int | None = None
+    max_train_batch: int | None = None
 
-    def batch(self, batch_size: int) -> int:
-        """``batch_size``, capped at ``max_batch_size`` in a dry run."""
-        return batch_size if self.max_batch_size is None else min(batch_size, self.max_batch_size)
+    def train_batch(self, batch_size: int) -> int:
+        """A training ``batch_size``, capped at ``max_train_batch`` in a dry run."""
+        return batch_size if self.max_train_batch is None else min(batch_size, self.max_train_batch)
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -62,8 +62,8 @@ class Runtime:
         """``{"train", "val", "test"}`` loaders of ``dataset`` (see :func:`~course_utils.make_loaders`)."""
         return make_loaders(
             dataset,
-            self.batch(batch_size),
-            self.batch(eval_batch_size),
+            self.train_batch(batch_size),
+            eval_batch_size,
             augment,
             self.device,
             seed,
@@ -83,7 +83,7 @@ class Runtime:
             raise ValueError(f"split must be one of {sorted(splits)}, got {split!r}.")
         return TensorLoader(
             splits[split].head(limit),
-            self.batch(batch_size),
+            batch_size,
             dataset.mean,
             dataset.std,
             device=self.device,
@@ -94,7 +94,7 @@ class Runtime:
     def __str__(self) -> str:
         layout = "channels_last" if self.channels_last else "contiguous"
         cap = f" | dry run: {self.max_batches} batches per loader" if self.max_batches else ""
-        cap += f" of at most {self.max_batch_size} images" if self.max_batch_size else ""
+        cap += f", training batches of at most {self.max_train_batch}" if self.max_train_batch else ""
         return f"{self.device} | {'bf16 autocast' if self.amp else 'float32'} | {layout}{cap}"
 
 
@@ -105,5 +105,5 @@ def runtime(profile: Profile, device: str | torch.device | None = None) -> Runti
     device = get_device(device)
     hand_back_large_blocks()  # keeps a kernel's memory near what it uses (see course_utils._memory)
     return Runtime(
-        device, fast_channels_last(device), fast_bf16(device), profile.max_batches, profile.max_batch_size
+        device, fast_channels_last(device), fast_bf16(device), profile.max_batches, profile.max_train_batch
     )

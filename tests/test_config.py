@@ -84,13 +84,14 @@ def test_runtime_states_device_layout_and_precision(monkeypatch):
 
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
     runtime = cu.runtime(config.get_profile("smoke", dry_run=True), "cpu")
-    assert (runtime.channels_last, runtime.amp, runtime.max_batches, runtime.max_batch_size) == (
+    assert (runtime.channels_last, runtime.amp, runtime.max_batches, runtime.max_train_batch) == (
         False,
         False,
         2,
         32,
     )
-    assert str(runtime) == "cpu | float32 | contiguous | dry run: 2 batches per loader of at most 32 images"
+    caps = "dry run: 2 batches per loader, training batches of at most 32"
+    assert str(runtime) == f"cpu | float32 | contiguous | {caps}"
     forced = cu.Runtime(torch.device("cpu"), channels_last=True)
     model = forced.model(torch.nn.Conv2d(3, 4, 3))
     assert model.weight.is_contiguous(memory_format=torch.channels_last)
@@ -109,14 +110,14 @@ def test_dry_run_caps_the_loaders_and_skips_the_self_checks(monkeypatch, capsys,
         and profile.resnet9_batch_size
         == config.DRY_RUN_BATCH_SIZE
         < config.PROFILES["full"].resnet9_batch_size
-        and profile.max_batch_size == config.DRY_RUN_BATCH_SIZE
+        and profile.max_train_batch == config.DRY_RUN_BATCH_SIZE
     )
     runtime = cu.runtime(profile, "cpu")
     loaders = runtime.loaders(cu.load_mnist(val_size=50), 512)  # a GPU's batch, asked on a dry run
-    assert [len(loaders[k]) for k in ("train", "val", "test")] == [2, 2, 2]  # 50 val images: 32 + 18
-    assert [len(x) for x, _ in loaders["train"]] == [32, 32]
-    assert [len(x) for x, _ in runtime.loader(cu.load_mnist(val_size=50), "test", 1000)] == [32, 32]
-    assert runtime.batch(8) == 8  # smaller batches stay as asked
+    assert [len(loaders[k]) for k in ("train", "val", "test")] == [2, 1, 1]  # val/test: one batch of 1000
+    assert [len(x) for x, _ in loaders["train"]] == [32, 32]  # training batches capped, evaluation not
+    assert [len(x) for x, _ in runtime.loader(cu.load_mnist(val_size=50), "test", 40)] == [40, 40]
+    assert runtime.train_batch(8) == 8  # smaller batches stay as asked
     profile.check("test accuracy", 0.10, 0.99)  # no assertion in a dry run
     assert "skipped (dry run" in capsys.readouterr().out
     monkeypatch.delenv("COURSE_DRY_RUN")
