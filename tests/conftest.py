@@ -126,8 +126,22 @@ SLOW_MARKERS = {"colab", "dryrun", "browser", "torchrun", "real_data"}
 SLOW_FIXTURES = {"chromium", "site", "colab_python"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
         markers = {m.name for m in item.iter_markers()}
-        if markers & SLOW_MARKERS or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if markers & SLOW_MARKERS or SLOW_FIXTURES & fixtures:
             item.add_marker(pytest.mark.slow)
+        if "chromium" in fixtures:  # with pytest-xdist (--dist loadgroup): one worker, one browser
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, each worker (and every notebook kernel or process it starts) computes on one
+    thread: two workers on two cores, not four threads fighting over them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)

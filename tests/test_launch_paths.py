@@ -9,10 +9,10 @@
   (``--nbval-lax``, sanitized by ``tests/nbval_sanitize.cfg``); a plugin fails a cell whose output shows
   a machine path. The notebook must leave its folder as it found it.
 - **A GPU** (marker ``dryrun``): CUDA means the ``full`` profile. Its code path runs here on the CPU as
-  a dry run (``COURSE_DRY_RUN=1``: every loader capped at two batches of at most 32 images, every
-  training at two epochs), so what breaks only in ``full`` (recipe fields, shapes, checkpoints, TTA)
-  breaks here; the self-checks say they are skipped. The lessons run it; the solutions call the same
-  package code with the same profile fields and run in ``smoke`` above.
+  a dry run (``COURSE_DRY_RUN=1``: every loader capped at two batches, every training batch at 32
+  images, every training at two epochs), so what breaks only in ``full`` (recipe fields, shapes,
+  checkpoints, TTA) breaks here; the self-checks say they are skipped. The lessons run it; the
+  solutions call the same package code with the same profile fields and run in ``smoke`` above.
 - **The repository checkout** (JupyterLab started in ``notebooks/``): tests/test_browser.py opens every
   committed notebook there, and the unit tests import the package from the checkout. Instructors can
   re-execute the notebooks in the checkout with ``python -m pytest notebooks/`` (nbval, as configured in
@@ -82,8 +82,13 @@ def colab_python(tmp_path_factory) -> Path:
     the checkout stays out of sight."""
     base = tmp_path_factory.mktemp("colab")
     wheels = base / "wheels"
+    source = base / "source"  # the wheel is built from a copy: no build/ folder in the checkout to go stale
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    shutil.copytree(ROOT / "course_utils", source / "course_utils", ignore=ignore)
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
     pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q"]  # setuptools in its own build env
-    subprocess.run([*pip_wheel, "-w", str(wheels), str(ROOT)], check=True, cwd=base)
+    subprocess.run([*pip_wheel, "-w", str(wheels), str(source)], check=True, cwd=base)
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
@@ -172,7 +177,7 @@ def test_full_profile_dry_run(monkeypatch, path):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     run = run_notebooks.execute(path, timeout=NOTEBOOK_TIMEOUT_S, write=False)
     text = "\n".join(str(o.get("text", "")) for c in run.notebook.cells for o in c.get("outputs", []))
-    assert "profile: full" in text and "dry run: 2 batches per loader of at most 32 images" in text
+    assert "profile: full" in text and "dry run: 2 batches per loader, training batches of at most 32" in text
     checks = [line for line in text.splitlines() if line.startswith(SELF_CHECK)]
     assert all("skipped (dry run" in line for line in checks), checks
     lesson = committed_notebook(path)
