@@ -34,6 +34,8 @@ DRY_RUN_ENV = "COURSE_DRY_RUN"
 DRY_RUN_BATCHES = 2
 DRY_RUN_EPOCHS = 2  # a dry run trains every model for at most this many epochs
 DRY_RUN_BATCH_SIZE = 32  # and trains on batches of at most this many images (a GPU's 512 is not a dry run)
+# and evaluates at most this many images: two of the smallest evaluation batches (25, lesson 06)
+DRY_RUN_EVAL_IMAGES = 50
 
 
 @dataclass(frozen=True)
@@ -192,8 +194,9 @@ def get_profile(name: str | None = None, dry_run: bool | None = None) -> Profile
 
     ``dry_run`` (default: ``$COURSE_DRY_RUN`` is set to 1) caps every loader at two batches
     (``max_batches``), every training batch at 32 images (``max_train_batch`` and every ``*_batch_size``
-    field) and every ``*_epochs`` field at two epochs: the profile's code path, in minutes. Evaluation
-    batches keep their size, so a lesson still evaluates as many images as two of them hold.
+    field), every evaluation subset at 50 images (the fields ending in ``_eval`` or ``_val``) and every
+    ``*_epochs`` field at two epochs: the profile's code path, in minutes. Evaluation batches keep their
+    size, so two of them hold a lesson's whole evaluation subset, as the lessons assume.
     """
     name = name or os.environ.get(PROFILE_ENV) or ("full" if accelerator_available() else "cpu")
     key = name.strip().lower()
@@ -211,8 +214,9 @@ def get_profile(name: str | None = None, dry_run: bool | None = None) -> Profile
     if not dry_run:
         return profile
     caps = {"_epochs": DRY_RUN_EPOCHS, "_batch_size": DRY_RUN_BATCH_SIZE}
+    caps |= {"_eval": DRY_RUN_EVAL_IMAGES, "_val": DRY_RUN_EVAL_IMAGES}
     capped = {
-        f.name: min(getattr(profile, f.name), cap)
+        f.name: min(getattr(profile, f.name) or cap, cap)  # None (all images) becomes the cap
         for f in fields(profile)
         for ending, cap in caps.items()
         if f.name.endswith(ending)

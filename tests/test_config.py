@@ -111,6 +111,10 @@ def test_dry_run_caps_the_loaders_and_skips_the_self_checks(monkeypatch, capsys,
         == config.DRY_RUN_BATCH_SIZE
         < config.PROFILES["full"].resnet9_batch_size
         and profile.max_train_batch == config.DRY_RUN_BATCH_SIZE
+        and profile.max_eval
+        == profile.small_data_val
+        == profile.resnet9_max_eval
+        == config.DRY_RUN_EVAL_IMAGES
     )
     runtime = cu.runtime(profile, "cpu")
     loaders = runtime.loaders(cu.load_mnist(val_size=50), 512)  # a GPU's batch, asked on a dry run
