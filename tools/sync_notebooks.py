@@ -31,7 +31,11 @@ import sys
 from pathlib import Path
 
 import nbformat
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as a package (dev and docs extras)
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ROOT / "figures"
