@@ -9,8 +9,9 @@ epochs and subset sizes change:
 
 Pick one with the ``COURSE_PROFILE`` environment variable; by default it is ``full`` when CUDA or MPS
 is available and ``cpu`` otherwise. ``COURSE_DRY_RUN=1`` keeps the profile's code path but caps every
-loader at two batches, every training batch at 32 images and every training at two epochs (as
-Lightning's ``fast_dev_run``): the ``full`` profile then runs on a CPU in minutes, to catch what breaks only
+loader at two batches, the training batches of the profile's fields and of ``Runtime.loaders`` at 32
+images, every evaluation subset at 50 images and every training at two epochs (as Lightning's
+``fast_dev_run``): the ``full`` profile then runs on a CPU in minutes, to catch what breaks only
 there; headline self-checks are skipped in that mode.
 
 This module is the one place that reads the course's environment variables (``COURSE_PROFILE``,

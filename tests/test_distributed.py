@@ -125,7 +125,12 @@ def test_uneven_steps_are_refused(tiny_data_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(distributed, "_collective_device", lambda: torch.device("cpu"))
     monkeypatch.setattr(dist, "get_world_size", lambda: 2)
     rank_1 = torch.tensor([1, -1])  # [steps, -steps] of rank 1's shard
-    monkeypatch.setattr(dist, "all_reduce", lambda counts, op: counts.copy_(torch.maximum(counts, rank_1)))
+
+    def all_reduce(counts, op):  # the collective between rank 0 (this process) and rank 1, for MAX only
+        assert op == dist.ReduceOp.MAX, f"the step counts must be reduced with MAX, got {op}"
+        counts.copy_(torch.maximum(counts, rank_1))
+
+    monkeypatch.setattr(dist, "all_reduce", all_reduce)
     out = tmp_path / "uneven"
     with pytest.raises(SystemExit) as stop:
         cli.main([*LENET, "--epochs", "1", "--max-train", "65", "--batch-size", "64", "--out", str(out)])

@@ -20,6 +20,7 @@
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,38 +36,17 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = run_notebooks.find([])
 LESSONS = [p for p in NOTEBOOKS if p.parent.name != "solutions"]
 SELF_CHECK = "self-check:"
-NOTEBOOK_TIMEOUT_S = 900
+NOTEBOOK_TIMEOUT_S = 900  # one notebook's whole nbval run
+CELL_TIMEOUT_S = 900  # one cell of a dry run
 
-# The nbval run's own pytest configuration and plugin: written beside the notebooks' folders, never in them.
+# The nbval runs' own pytest configuration, written beside the notebooks' folders, never in them.
 NBVAL_INI = """[pytest]
-addopts = -p no:cacheprovider --nbval-lax --nbval-current-env --sanitize-with nbval_sanitize.cfg
+addopts = -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg
+machine_path = {pattern}
 """
-NBVAL_PLUGIN = '''"""Fails an nbval cell whose outputs show a machine path (they must never be committed)."""
-import re
-
-import pytest
-
-MACHINE_PATH = re.compile({pattern!r})
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if call.when != "call" or not report.passed:
-        return
-    text = "".join(
-        str(o.get("text", "")) + str(o.get("data", {{}}).get("text/plain", ""))
-        for o in getattr(item, "test_outputs", None) or []
-    )
-    leaks = MACHINE_PATH.findall(text)
-    if leaks:
-        report.outcome = "failed"
-        report.longrepr = f"machine paths in the outputs: {{sorted(set(leaks))[:3]}}"
-'''
-
-
-def outer_site_packages() -> list[str]:
+def _outer_site_packages() -> list[str]:
     """The site-packages folders this interpreter imports from (a virtual environment's, the system's)."""
     return [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()]
 
@@ -87,8 +67,11 @@ def colab_python(tmp_path_factory) -> Path:
     shutil.copytree(ROOT / "course_utils", source / "course_utils", ignore=ignore)
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
-    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q"]  # setuptools in its own build env
-    subprocess.run([*pip_wheel, "-w", str(wheels), str(source)], check=True, cwd=base)
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(source)]
+    # with this environment's setuptools (works offline); where it cannot build a wheel (an old setuptools
+    # without `wheel`, as in a new Python 3.11 venv), with pip's own build environment
+    if subprocess.run([*pip_wheel, "--no-build-isolation"], cwd=base, capture_output=True).returncode != 0:
+        subprocess.run(pip_wheel, check=True, cwd=base)
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
@@ -98,7 +81,7 @@ def colab_python(tmp_path_factory) -> Path:
         text=True,
         check=True,
     ).stdout.strip()
-    Path(own, "_test_environment.pth").write_text("\n".join(outer_site_packages()) + "\n")
+    Path(own, "_test_environment.pth").write_text("\n".join(_outer_site_packages()) + "\n")
     wheel = next(wheels.glob("course_utils-*.whl"))
     install = [python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)]
     subprocess.run(install, check=True, cwd=base)
@@ -116,23 +99,25 @@ def colab_python(tmp_path_factory) -> Path:
 def nbval_folder(tmp_path_factory) -> Path:
     """Where the nbval runs start: their pytest.ini, the sanitizer and the machine-path plugin."""
     folder = tmp_path_factory.mktemp("nbval")
-    (folder / "pytest.ini").write_text(NBVAL_INI)
+    (folder / "pytest.ini").write_text(NBVAL_INI.format(pattern=run_notebooks.MACHINE_PATH.pattern))
     shutil.copy(ROOT / "tests" / "nbval_sanitize.cfg", folder / "nbval_sanitize.cfg")
-    (folder / "conftest.py").write_text(NBVAL_PLUGIN.format(pattern=run_notebooks.MACHINE_PATH.pattern))
+    shutil.copy(ROOT / "tests" / "nbval_machine_paths.py", folder / "conftest.py")
     return folder
 
 
-def test_the_nbval_run_fails_a_machine_path_and_a_changed_checked_output(colab_python, nbval_folder):
-    """The nbval run on a made notebook: a clean cell passes; a cell that prints a machine path fails
-    (the plugin); a ``# NBVAL_CHECK_OUTPUT`` cell whose output differs from the saved one fails (nbval)."""
+def test_the_nbval_run_fails_an_error_a_machine_path_and_a_changed_checked_output(colab_python, nbval_folder):
+    """The nbval run on a made notebook: a clean cell passes; a cell that raises fails; a cell that prints a
+    machine path fails (the plugin); a ``# NBVAL_CHECK_OUTPUT`` cell whose output differs from the saved one
+    fails (nbval's comparison, which needs the saved cell to have run: an execution count)."""
     alone = nbval_folder / "planted"
     alone.mkdir()
-    checked = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(2 + 2)")
+    checked = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(2 + 2)", execution_count=4)
     checked.outputs = [nbformat.v4.new_output("stream", name="stdout", text="5\n")]
     nb = nbformat.v4.new_notebook()
     nb.cells = [
-        nbformat.v4.new_code_cell("print(1 + 1)"),
-        nbformat.v4.new_code_cell("print('/home/me/x')"),
+        nbformat.v4.new_code_cell("print(1 + 1)", execution_count=1),
+        nbformat.v4.new_code_cell("1 / 0", execution_count=2),
+        nbformat.v4.new_code_cell("print('/home/me/x')", execution_count=3),
         checked,
     ]
     nbformat.write(nb, alone / "planted.ipynb")
@@ -141,9 +126,12 @@ def test_the_nbval_run_fails_a_machine_path_and_a_changed_checked_output(colab_p
         cwd=nbval_folder,
         capture_output=True,
         text=True,
+        timeout=NOTEBOOK_TIMEOUT_S,
     )
-    assert done.returncode == 1 and "2 failed, 1 passed" in done.stdout, done.stdout[-2000:]
+    assert done.returncode == 1 and "3 failed, 1 passed" in done.stdout, done.stdout[-2000:]
+    assert "Cell execution caused an exception" in done.stdout
     assert "machine paths in the outputs: ['/home/me/x']" in done.stdout
+    assert "Cell outputs differ" in done.stdout
 
 
 @pytest.mark.colab
@@ -165,7 +153,10 @@ def test_notebook_runs_alone_with_the_installed_package(colab_python, nbval_fold
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     cells = sum(c.cell_type == "code" for c in committed_notebook(path).cells)
-    assert f"{cells} passed" in done.stdout, done.stdout[-2000:]  # every code cell ran
+    ran = re.search(r"\b(\d+) passed\b", done.stdout)
+    assert ran and int(ran[1]) == cells, (
+        f"nbval ran {ran and ran[1]} of the {cells} code cells: {done.stdout[-2000:]}"
+    )
     assert sorted(p.name for p in alone.iterdir()) == [path.name], "the notebook wrote files beside itself"
 
 
@@ -175,7 +166,7 @@ def test_full_profile_dry_run(monkeypatch, path):
     monkeypatch.setenv("COURSE_PROFILE", "full")
     monkeypatch.setenv("COURSE_DRY_RUN", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    run = run_notebooks.execute(path, timeout=NOTEBOOK_TIMEOUT_S, write=False)
+    run = run_notebooks.execute(path, timeout=CELL_TIMEOUT_S, write=False)
     text = "\n".join(str(o.get("text", "")) for c in run.notebook.cells for o in c.get("outputs", []))
     assert "profile: full" in text and "dry run: 2 batches per loader, training batches of at most 32" in text
     checks = [line for line in text.splitlines() if line.startswith(SELF_CHECK)]
