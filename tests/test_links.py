@@ -80,3 +80,19 @@ def test_every_notebook_installs_the_package_it_is_tested_with():
     assert diff.stdout == "", (
         f"course_utils/ changed since the pinned commit {pin[:10]}: {fix}\n{diff.stdout}"
     )
+
+
+def test_pinning_refuses_a_package_that_is_not_committed(tmp_path):
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("needs git")
+    run = lambda *args: subprocess.run([git, *args], cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    run("init", "-q")
+    (tmp_path / "course_utils").mkdir()
+    (tmp_path / "course_utils" / "a.py").write_text("x = 1\n")
+    run("add", "-A")
+    run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "package")
+    assert re.fullmatch(r"[0-9a-f]{40}", sync_notebooks.resolve("HEAD", root=tmp_path))
+    (tmp_path / "course_utils" / "a.py").write_text("x = 2\n")
+    with pytest.raises(SystemExit, match="course_utils/ has changes that are not committed"):
+        sync_notebooks.resolve("HEAD", root=tmp_path)

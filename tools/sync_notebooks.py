@@ -99,13 +99,23 @@ def current_pin() -> str:
     return counted.most_common(1)[0][0]
 
 
-def resolve(rev: str) -> str:
-    """The full commit hash of ``rev`` (``HEAD``, a tag, a short hash) in this repository."""
+def resolve(rev: str, root: Path = ROOT) -> str:
+    """The full commit hash of ``rev`` (``HEAD``, a tag, a short hash) in the repository at ``root``.
+
+    Refused while ``course_utils/`` has changes that are not committed: the pinned commit would not hold
+    the package the notebooks are tested with."""
     done = subprocess.run(
-        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True, text=True
+        ["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=root, capture_output=True, text=True
     )
     if done.returncode != 0:
         raise SystemExit(f"--pin {rev}: not a commit of this repository ({done.stderr.strip()})")
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "course_utils/"], cwd=root, capture_output=True, text=True
+    ).stdout
+    if dirty:
+        raise SystemExit(
+            f"--pin {rev}: course_utils/ has changes that are not committed; commit them first\n{dirty}"
+        )
     return done.stdout.strip()
 
 
