@@ -27,7 +27,7 @@ from .data import Dataset
 from .loaders import Augment, TensorLoader
 from .losses import BCEDiceLoss
 from .metrics import Accuracy, BinaryIoU
-from .models import FlipTTA, ResNet9
+from .models import MODELS, FlipTTA, ResNet9
 from .train.loop import evaluate, run_epoch
 
 __all__ = [
@@ -46,6 +46,15 @@ __all__ = [
 
 OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw")
 SCHEDULES = ("none", "onecycle", "triangle")
+DATA = ("mnist", "cifar10", "pets")
+LOSSES = ("cross_entropy", "bce_dice")
+METRICS = ("acc", "iou")
+
+
+def _check_choice(name: str, value, choices) -> None:
+    """``value`` is one of ``choices``; the error names the field, the value and the choices."""
+    if value not in choices:
+        raise ValueError(f"Recipe {name}={value!r} is not one of the choices: {', '.join(choices)}.")
 
 
 def _check_positive(name: str, value, whole: bool = False, fix: str = "") -> None:
@@ -124,10 +133,16 @@ class Recipe:
     notes: str = field(default="", compare=False)
 
     def __post_init__(self):
+        """Every field with a fixed set of values is checked here, when the recipe is made: an unknown
+        loss or metric would otherwise train cross-entropy or measure accuracy without a word."""
         _check_positive("epochs", self.epochs, whole=True)
         _check_positive("batch_size", self.batch_size, whole=True)
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}.")
+        _check_choice("model", self.model, sorted(MODELS))
+        _check_choice("data", self.data, DATA)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_choice("loss", self.loss, LOSSES)
+        _check_choice("metric_name", self.metric_name, METRICS)
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}.")
 

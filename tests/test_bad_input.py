@@ -297,3 +297,27 @@ def test_command_line_without_data(tmp_path, capsys, monkeypatch):
               "--out", str(tmp_path / "out")])  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 1 and len(err.splitlines()) == 1 and "COURSE_DATA_DIR" in err
+
+
+@pytest.mark.parametrize(
+    "field,value,choice",
+    [
+        ("model", "lenet6", "lenet5"),
+        ("data", "imagenet", "cifar10"),
+        ("optimizer", "rmsprop", "adamw"),
+        ("schedule", "cosine", "onecycle"),
+        ("loss", "dice", "bce_dice"),  # would have trained cross-entropy without a word
+        ("metric_name", "miou", "iou"),  # would have measured accuracy without a word
+    ],
+)
+def test_a_recipe_refuses_an_unknown_value_by_field(field, value, choice):
+    with pytest.raises(
+        ValueError, match=rf"Recipe {field}='{value}' is not one of the choices: .*\b{choice}\b"
+    ):
+        cu.recipes.RESNET14.replace(**{field: value})
+
+
+def test_the_command_line_and_the_recipes_know_the_same_data():
+    from course_utils.train import cli
+
+    assert set(cli.DATASETS) == set(cu.recipes.DATA)
