@@ -23,12 +23,12 @@ def test_notebooks_and_readme_follow_the_repository_address():
 
 
 def test_every_notebook_links_its_own_colab_page():
-    repo = sync_notebooks.repository()
+    repo, pin = sync_notebooks.repository(), sync_notebooks.current_pin()
     for path in sync_notebooks.notebooks():
         nb = committed_notebook(path)
         assert sync_notebooks.colab_url(repo, path) in nb.cells[0].source, path.name
         install = next(c.source for c in nb.cells if c.cell_type == "code" and "google.colab" in c.source)
-        assert f"git+https://github.com/{repo}@{sync_notebooks.current_pin()}" in install, path.name
+        assert f"git+https://github.com/{repo}@{pin}" in install, path.name
     readme = (ROOT / "README.md").read_text()
     assert f"mybinder.org/v2/gh/{repo}/" in readme and f"colab.research.google.com/github/{repo}/" in readme
 
@@ -60,8 +60,8 @@ def test_every_notebook_installs_the_package_it_is_tested_with():
     run `python tools/sync_notebooks.py --pin HEAD` and commit the notebooks."""
     pins = sync_notebooks.pins()
     fix = "commit course_utils/, run `python tools/sync_notebooks.py --pin HEAD`, commit the notebooks"
-    assert set(pins.values()) == {sync_notebooks.current_pin()}, f"one pin in every notebook: {fix}\n{pins}"
-    pin = sync_notebooks.current_pin()
+    pin = sync_notebooks.current_pin(pins)
+    assert set(pins.values()) == {pin}, f"one pin in every notebook: {fix}\n{pins}"
     git = shutil.which("git")
     if git is None or not (ROOT / ".git").exists():
         pytest.skip("needs git and the repository's history (a clone) to compare the pinned package")

@@ -91,9 +91,10 @@ def pins() -> dict[Path, str | None]:
     return found
 
 
-def current_pin() -> str:
-    """The one commit the notebooks install: the pin that most of them carry."""
-    counted = collections.Counter(pin for pin in pins().values() if pin)
+def current_pin(found: dict[Path, str | None] | None = None) -> str:
+    """The one commit the notebooks install: the pin that most of them carry (``found``: :func:`pins`,
+    read again when not given)."""
+    counted = collections.Counter(pin for pin in (found or pins()).values() if pin)
     if not counted:
         raise SystemExit("no notebook pins its Colab install to a commit: run with --pin HEAD")
     return counted.most_common(1)[0][0]
