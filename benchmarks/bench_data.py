@@ -48,7 +48,7 @@ def main(argv=None) -> dict:
         print(f"load_{name}: {figures[f'load_{name}_s']:.2f} s (median of {args.repeats})")
     data = cu.load_mnist()
     fast = cu.TensorLoader(data.train, 64, data.mean, data.std, shuffle=True)
-    classic = cu.classic_loader(data.train, data.mean, data.std, batch_size=64, shuffle=True)
+    classic = cu.loaders.classic_loader(data.train, data.mean, data.std, batch_size=64, shuffle=True)
     figures["tensor_loader_epoch_s"] = timed(lambda: drain(fast), args.repeats)
     figures["classic_loader_epoch_s"] = timed(lambda: drain(classic), max(1, args.repeats - 2))
     figures["speedup"] = figures["classic_loader_epoch_s"] / figures["tensor_loader_epoch_s"]

@@ -12,9 +12,9 @@ For each notebook it records the wall time, the kernel's peak resident memory, i
 the lessons' "⏱" lines quote) and the self-check lines the notebook printed; for the machine, the CPU
 model, the cores, the instruction set PyTorch's kernels use
 (``torch.backends.cpu.get_cpu_capability()``), and whether bf16 autocast and channels_last were used
-(``cu.fast_bf16``, ``cu.fast_channels_last``, which follow that instruction set). The table goes into
-``RESULTS.md`` under the machine's CPU class: the rows of the notebooks run replace theirs, the other rows
-of that class stay (each row says which run it comes from).
+(``cu.config.fast_bf16``, ``cu.config.fast_channels_last``, which follow that instruction
+set). The table goes into ``RESULTS.md`` under the machine's CPU class: the rows of the notebooks run
+replace theirs, the other rows of that class stay (each row says which run it comes from).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import argparse
 import os
 import platform
 import re
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +31,9 @@ from pathlib import Path
 import torch
 
 import course_utils as cu
-from course_utils import run_notebooks
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import run_notebooks
 
 HERE = Path(__file__).resolve().parent
 BUDGET_S, BUDGET_MB = 600, 1536  # what a lesson may take on the weakest common machine: 10 min, 1.5 GB
@@ -51,7 +54,7 @@ def cpu_class() -> str:
     """The class the times belong to: the instruction set the kernels use, and bf16 where it is fast."""
     capability = cu.config.cpu_capability()
     name = "AVX-512" if capability.startswith("AVX512") else capability
-    if cu.fast_bf16("cpu"):
+    if cu.config.fast_bf16("cpu"):
         name += " BF16"
     emulated = os.environ.get("ATEN_CPU_CAPABILITY")
     return f"{name} (emulated: ATEN_CPU_CAPABILITY={emulated})" if emulated else name
@@ -61,8 +64,8 @@ def machine_line() -> str:
     return (
         f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
         f"with {torch.get_num_threads()} threads, "
-        f"kernels {cu.config.cpu_capability()}, bf16 autocast {cu.fast_bf16('cpu')}, "
-        f"channels_last {cu.fast_channels_last('cpu')}"
+        f"kernels {cu.config.cpu_capability()}, bf16 autocast {cu.config.fast_bf16('cpu')}, "
+        f"channels_last {cu.config.fast_channels_last('cpu')}"
     )
 
 

@@ -8,11 +8,13 @@ crop + flip + cutout, bf16 autocast, channels_last, and flip test-time augmentat
     python benchmarks/gpu_resnet9.py --seeds 3 --compile --all-train --epochs 20
     python benchmarks/gpu_resnet9.py --quick              # a seconds-long check on any machine
 
-Timing starts once the model is built and the data is on the device, and ends when training ends
-(no evaluation inside). On a GPU (or with ``--compile``) one untimed warm-up run comes first, so
-cuDNN's autotuning (and compilation) is not counted, as in airbench. ``--profile`` prints the GPU
-kernels that take the most time over a few training steps. ``--pool-first`` trains the ResNet9
-layout that max-pools before batch-norm and ReLU (less memory traffic; see ``cu.ResNet9``).
+Every run is the ``resnet9`` recipe through ``cu.fit`` (which validates after each epoch); the time
+counted is that of the training passes alone (``history.train_times``). With ``--all-train`` the
+validation images are also trained on, so validation there only picks among the epochs as a record.
+On a GPU (or with ``--compile``) one untimed warm-up run comes first, so cuDNN's autotuning (and
+compilation) is not counted, as in airbench. ``--profile`` prints the GPU kernels that take the most
+time over a few training steps. ``--pool-first`` trains the ResNet9
+layout that max-pools before batch-norm and ReLU (less memory traffic; see ``cu.models.ResNet9``).
 
 Published anchors: 26 s on one V100 (Page, "How to train your ResNet"), ~15 s on one A100.
 """
@@ -25,6 +27,7 @@ import statistics
 import torch
 
 import course_utils as cu
+from course_utils.runtime import PRECISIONS, Runtime, auto_precision
 
 
 def with_args(args: argparse.Namespace, **changes) -> argparse.Namespace:
@@ -45,39 +48,33 @@ def kernel_profile(data, args, device, steps: int = 20) -> None:
 
 
 def train_once(data, seed: int, args, device) -> dict:
-    model, seconds = cu.recipes.train_resnet9(
-        data,
-        device,
+    """One run of the resnet9 recipe through ``cu.fit``; the time is that of the training passes alone."""
+    recipe = cu.RECIPES["resnet9"].adjusted(
         epochs=args.epochs,
         batch_size=args.batch_size,
         max_train=args.max_train,
-        seed=seed,
-        amp=args.amp,
-        channels_last=args.channels_last,
-        compile_model=args.compile_mode if args.compile else False,
-        pool_first=args.pool_first,
+        max_eval=args.max_eval,
+        model_args={"pool_first": args.pool_first},
     )
-    test = cu.TensorLoader(
-        data.test.head(args.max_eval),
-        1000,
-        data.mean,
-        data.std,
-        device=device,
-        channels_last=args.channels_last,
-    )
+    runtime = Runtime(device, args.precision, args.channels_last, args.compile)
+    result = cu.fit(recipe, data, runtime, seed=seed, progress=False)
+    model = result.model
+    test = runtime.loader(data, "test", 1000, limit=args.max_eval)
     return {
         "seed": seed,
-        "train_s": seconds,
-        "tta_acc": cu.recipes.tta_accuracy(model, test, args.amp),
-        "acc": cu.evaluate(model, test)["acc"],
+        "train_s": sum(result.history.train_times),
+        "tta_acc": cu.recipes.tta_accuracy(model, test, args.precision),
+        "acc": cu.evaluate(model, test, precision=args.precision)["acc"],
     }
 
 
 def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=cu.recipes.RESNET9.epochs)
+    p.add_argument("--epochs", type=int, default=cu.RECIPES["resnet9"].epochs)
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=cu.recipes.RESNET9.batch_size)
+    p.add_argument(
+        "--batch-size", type=int, default=cu.RECIPES["resnet9"].batch_size, help="the lr follows it linearly"
+    )
     p.add_argument("--max-train", type=int, default=None)
     p.add_argument("--max-eval", type=int, default=None)
     p.add_argument("--data-dir", default=None)
@@ -87,23 +84,18 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--device", default=None)
     p.add_argument("--compile", action="store_true", help="torch.compile the model (warm-up untimed)")
     p.add_argument(
-        "--compile-mode",
-        default="default",
-        choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
-        help="torch.compile mode (with --compile)",
-    )
-    p.add_argument(
         "--pool-first", action="store_true", help="ResNet9 with max-pool before batch-norm and ReLU"
     )
-    p.add_argument("--no-amp", dest="amp", action="store_false")
+    p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     p.add_argument("--quick", action="store_true", help="1 epoch on 256 images, 1 seed (a CPU check)")
     args = p.parse_args(argv)
     if args.quick:
         args.epochs, args.seeds, args.batch_size = 1, 1, 64
         args.max_train, args.max_eval = args.max_train or 256, args.max_eval or 256
-    device = cu.get_device(args.device)
-    args.amp = args.amp and cu.fast_bf16(device)
+    device = cu.config.get_device(args.device)
+    if args.precision == "auto":
+        args.precision = auto_precision(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     data = cu.load_cifar10(args.data_dir, val_size=args.val_size)
@@ -112,10 +104,10 @@ def main(argv=None) -> list[dict]:
             torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y])
         )
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu x{torch.get_num_threads()}"
-    recipe = cu.recipes.RESNET9.replace(epochs=args.epochs, batch_size=args.batch_size)
+    recipe = cu.RECIPES["resnet9"].adjusted(epochs=args.epochs, batch_size=args.batch_size)
     print(
-        f"ResNet9 | {name} | torch {torch.__version__} | amp={args.amp} "
-        f"channels_last={args.channels_last} compile={args.compile and args.compile_mode} "
+        f"ResNet9 | {name} | torch {torch.__version__} | precision={args.precision} "
+        f"channels_last={args.channels_last} compile={args.compile} "
         f"pool_first={args.pool_first} | "
         f"{len(data.train.head(args.max_train)):,} training images"
         f" | recipe {recipe.as_dict()}",

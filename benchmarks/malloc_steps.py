@@ -25,9 +25,9 @@ SETTINGS = {  # name: (mmap threshold MiB, trim threshold MiB); 0 = glibc's defa
     "mmap 16 MiB + trim 128 MiB": (16, 128),
 }
 MODELS = {  # name: (constructor source, batch, image size, task)
-    "unet": ("cu.UNet(3, 1, base_channels=8, batch_norm=True)", 16, 128, "mask"),
+    "unet": ("cu.models.UNet(3, 1, base_channels=8, batch_norm=True)", 16, 128, "mask"),
     "resnet14": ("cu.ResNet(block='basic', layers=[2, 2, 2])", 256, 32, "class"),
-    "resnet9": ("cu.ResNet9()", 32, 32, "class"),
+    "resnet9": ("cu.models.ResNet9()", 32, 32, "class"),
 }
 STEPS = 15
 

@@ -6,6 +6,8 @@ import ctypes
 import gc
 import sys
 
+__all__ = ["KEEP_FREE_AT_TOP", "LARGE_BLOCK", "hand_back_large_blocks", "release_memory"]
+
 LARGE_BLOCK = 16 * 2**20  # bytes: a batch's activation tensors in the lessons are about this size or more
 KEEP_FREE_AT_TOP = 8 * LARGE_BLOCK  # bytes of free heap glibc keeps for the next step before trimming
 _M_TRIM_THRESHOLD = -1  # mallopt's parameter numbers, from glibc's malloc.h

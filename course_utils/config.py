@@ -9,8 +9,8 @@ epochs and subset sizes change:
 
 Pick one with the ``COURSE_PROFILE`` environment variable; by default it is ``full`` when CUDA or MPS
 is available and ``cpu`` otherwise. ``COURSE_DRY_RUN=1`` keeps the profile's code path but caps every
-loader at two batches, the training batches of the profile's fields and of ``Runtime.loaders`` at 32
-images, every evaluation subset at 50 images and every training at two epochs (as Lightning's
+loader at two batches, every training batch at 32 images, every evaluation subset at 50 images and every
+training at two epochs (as Lightning's
 ``fast_dev_run``): the ``full`` profile then runs on a CPU in minutes, to catch what breaks only
 there; headline self-checks are skipped in that mode.
 
@@ -22,11 +22,33 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+
+__all__ = [
+    "DATA_DIR_ENV",
+    "DEVICE_ENV",
+    "DRY_RUN_BATCHES",
+    "DRY_RUN_BATCH_SIZE",
+    "DRY_RUN_ENV",
+    "DRY_RUN_EPOCHS",
+    "DRY_RUN_EVAL_IMAGES",
+    "PROFILES",
+    "PROFILE_ENV",
+    "Profile",
+    "accelerator_available",
+    "cpu_capability",
+    "default_cache_dir",
+    "fast_bf16",
+    "fast_channels_last",
+    "get_data_dir",
+    "get_device",
+    "get_profile",
+    "seed_everything",
+]
 
 PROFILE_ENV = "COURSE_PROFILE"
 DATA_DIR_ENV = "COURSE_DATA_DIR"
@@ -41,7 +63,13 @@ DRY_RUN_EVAL_IMAGES = 50
 
 @dataclass(frozen=True)
 class Profile:
-    """How much work each lesson does. ``None`` for a subset size means "all of it"."""
+    """How much work each lesson does. ``None`` for a subset size means "all of it".
+
+    A profile holds what is global (subset caps, batch caps, the dry run) and the settings of the lessons
+    that write their loops out (02-04) or repeat runs (seeds, self-check targets). Every training run
+    that :func:`course_utils.fit` makes takes its per-profile values from its recipe
+    (:meth:`course_utils.recipes.Recipe.for_profile`).
+    """
 
     name: str
     max_train: int | None  # training images per dataset
@@ -55,18 +83,7 @@ class Profile:
     cifar_target: (
         float  # notebook 04, the self-check's test accuracy (the reference chapter: 75.5 % in 25 epochs)
     )
-    skip_steps: int  # notebook 05, training steps of the plain and the residual network
-    resnet_epochs: int  # notebook 05, in-notebook ResNet-14 run
-    resnet_batch_size: int  # notebook 05, that run: the recipe's 256, 128 where memory is short
-    resnet9_epochs: int  # notebook 05, ResNet9 run (the full profile is the 94% recipe)
-    resnet9_max_train: int | None  # notebook 05, ResNet9 training images
-    resnet9_batch_size: int  # notebook 05: the recipe's 512 on a GPU, less where memory is short
-    resnet9_max_eval: int | None  # notebook 05: test images for ResNet9's accuracy (None = all)
-    unet_epochs: int  # notebook 06, the in-notebook U-Net
-    unet_width: int  # notebook 06: its base_channels (the recipe's 16 on a GPU; 8 fits a CPU's budget)
     unet_target: float  # notebook 06: the self-check's test pet IoU for the in-notebook U-Net
-    pets_max_train: int | None  # notebook 06 training images
-    transfer_epochs: int  # notebook 07, each run
     transfer_seeds: int  # notebook 07, runs per setting
     imagenet_transfer: bool  # notebook 07: also fine-tune torchvision's ImageNet ResNet-18 (a 45 MB download)
     max_batches: int | None = None  # batches per pass over any loader: None = all (2 in a dry run)
@@ -101,86 +118,26 @@ class Profile:
         return asdict(self)
 
 
-# The one place that defines the profiles. Notebooks read these fields instead of typing numbers.
+# The one place that defines the profiles, one line per field: (smoke, cpu, full, cap in a dry run).
+# Notebooks read these fields instead of typing numbers. The dry-run cap (None: none) is stated here,
+# field by field; None as a value means "all images", which a dry run turns into its cap.
+_FIELDS: dict[str, tuple] = {
+    "max_train": (1000, None, None, None),
+    "max_eval": (100, None, None, DRY_RUN_EVAL_IMAGES),
+    "mnist_epochs": (1, 4, 10, DRY_RUN_EPOCHS),
+    "small_data_epochs": (3, 100, 100, DRY_RUN_EPOCHS),
+    "small_data_seeds": (1, 3, 3, None),
+    "small_data_val": (200, 300, None, DRY_RUN_EVAL_IMAGES),
+    "cifar_epochs": (1, 4, 25, DRY_RUN_EPOCHS),
+    "cifar_seeds": (1, 3, 3, None),
+    "cifar_target": (0.0, 0.60, 0.755, None),
+    "unet_target": (0.0, 0.65, 0.78, None),
+    "transfer_seeds": (1, 3, 3, None),
+    "imagenet_transfer": (False, False, True, None),
+}
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile(
-        name="smoke",
-        max_train=1000,
-        max_eval=100,
-        mnist_epochs=1,
-        small_data_epochs=3,
-        small_data_seeds=1,
-        small_data_val=200,
-        cifar_epochs=1,
-        cifar_seeds=1,
-        cifar_target=0.0,
-        skip_steps=4,
-        resnet_epochs=1,
-        resnet_batch_size=128,
-        resnet9_epochs=1,
-        resnet9_max_train=256,
-        resnet9_batch_size=32,
-        resnet9_max_eval=100,
-        unet_epochs=1,
-        unet_width=8,
-        unet_target=0.0,
-        pets_max_train=32,
-        transfer_epochs=1,
-        transfer_seeds=1,
-        imagenet_transfer=False,
-    ),
-    "cpu": Profile(
-        name="cpu",
-        max_train=None,
-        max_eval=None,
-        mnist_epochs=4,
-        small_data_epochs=100,
-        small_data_seeds=3,
-        small_data_val=300,
-        cifar_epochs=4,
-        cifar_seeds=3,
-        cifar_target=0.60,
-        skip_steps=80,
-        resnet_epochs=1,
-        resnet_batch_size=128,
-        resnet9_epochs=1,
-        resnet9_max_train=2048,
-        resnet9_batch_size=32,
-        resnet9_max_eval=1000,
-        unet_epochs=45,
-        unet_width=8,
-        unet_target=0.65,
-        pets_max_train=None,
-        transfer_epochs=15,
-        transfer_seeds=3,
-        imagenet_transfer=False,
-    ),
-    "full": Profile(
-        name="full",
-        max_train=None,
-        max_eval=None,
-        mnist_epochs=10,
-        small_data_epochs=100,
-        small_data_seeds=3,
-        small_data_val=None,
-        cifar_epochs=25,
-        cifar_seeds=3,
-        cifar_target=0.755,
-        skip_steps=700,
-        resnet_epochs=40,
-        resnet_batch_size=256,
-        resnet9_epochs=24,
-        resnet9_max_train=None,
-        resnet9_batch_size=512,
-        resnet9_max_eval=None,
-        unet_epochs=90,
-        unet_width=16,
-        unet_target=0.78,
-        pets_max_train=None,
-        transfer_epochs=15,
-        transfer_seeds=3,
-        imagenet_transfer=True,
-    ),
+    name: Profile(name=name, **{key: values[i] for key, values in _FIELDS.items()})
+    for i, name in enumerate(("smoke", "cpu", "full"))
 }
 
 
@@ -194,10 +151,10 @@ def get_profile(name: str | None = None, dry_run: bool | None = None) -> Profile
     """Return the run profile: ``name`` > ``$COURSE_PROFILE`` > ``full`` on an accelerator, else ``cpu``.
 
     ``dry_run`` (default: ``$COURSE_DRY_RUN`` is set to 1) caps every loader at two batches
-    (``max_batches``), every training batch at 32 images (``max_train_batch`` and every ``*_batch_size``
-    field), every evaluation subset at 50 images (the fields ending in ``_eval`` or ``_val``) and every
-    ``*_epochs`` field at two epochs: the profile's code path, in minutes. Evaluation batches keep their
-    size, so two of them hold a lesson's whole evaluation subset, as the lessons assume.
+    (``max_batches``), every training batch at 32 images (``max_train_batch``), and each field at the cap
+    its line of the profile table states (epochs at two, evaluation subsets at 50 images): the
+    profile's code path, in minutes. Recipes are capped the same way by
+    :meth:`~course_utils.recipes.Recipe.for_profile`. Evaluation batches keep their size.
     """
     name = name or os.environ.get(PROFILE_ENV) or ("full" if accelerator_available() else "cpu")
     key = name.strip().lower()
@@ -214,13 +171,10 @@ def get_profile(name: str | None = None, dry_run: bool | None = None) -> Profile
     profile = PROFILES[key]
     if not dry_run:
         return profile
-    caps = {"_epochs": DRY_RUN_EPOCHS, "_batch_size": DRY_RUN_BATCH_SIZE}
-    caps |= {"_eval": DRY_RUN_EVAL_IMAGES, "_val": DRY_RUN_EVAL_IMAGES}
     capped = {
-        f.name: min(getattr(profile, f.name) or cap, cap)  # None (all images) becomes the cap
-        for f in fields(profile)
-        for ending, cap in caps.items()
-        if f.name.endswith(ending)
+        key: min(getattr(profile, key) or cap, cap)  # None (all images) becomes the cap
+        for key, (*_, cap) in _FIELDS.items()
+        if cap is not None
     }
     return replace(profile, max_batches=DRY_RUN_BATCHES, max_train_batch=DRY_RUN_BATCH_SIZE, **capped)
 
@@ -286,7 +240,7 @@ def cpu_capability() -> str:
 def fast_bf16(device: str | torch.device) -> bool:
     """Whether bf16 autocast makes training faster on ``device``: CUDA GPUs with native bf16, and
     CPUs whose kernels run AVX-512 with BF16 or AMX instructions. Elsewhere bf16 is emulated and
-    slower, so the lessons pass ``amp=runtime.amp`` and the same code runs well on every machine.
+    slower, so ``precision="auto"`` picks float32 there (:func:`course_utils.runtime.auto_precision`).
     Under ``ATEN_CPU_CAPABILITY=avx2`` (the AVX2 class emulated) it says no."""
     device = torch.device(device)
     if device.type == "cuda":  # native bf16 from Ampere (compute capability 8) on; a T4 emulates it

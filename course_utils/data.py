@@ -26,6 +26,36 @@ import torch
 
 from .config import get_data_dir
 
+__all__ = [
+    "ARCHIVES",
+    "BORDER",
+    "CIFAR10_CLASSES",
+    "Dataset",
+    "DatasetError",
+    "IGNORE_INDEX",
+    "MNIST_CLASSES",
+    "PETS_CLASSES",
+    "PET_INFO_KEYS",
+    "STORED_SHAPES",
+    "Split",
+    "archive_path",
+    "channel_stats",
+    "check_images",
+    "check_labels",
+    "ensure_archive",
+    "load_cifar10",
+    "load_classification",
+    "load_mnist",
+    "load_pets",
+    "pet_breeds",
+    "pet_mask",
+    "pets_binary",
+    "read_archive",
+    "split_indices",
+    "stratified_subset",
+    "to_nchw",
+]
+
 
 class DatasetError(RuntimeError):
     """A dataset archive is missing, unreadable or does not hold what it should."""

@@ -15,6 +15,16 @@ from ._io import atomic_write
 from .config import DATA_DIR_ENV
 from .data import ARCHIVES, DatasetError
 
+__all__ = [
+    "PETS_BREEDS",
+    "PETS_SIZE",
+    "build_archive",
+    "classification_arrays",
+    "offline_error",
+    "pets_arrays",
+    "resize_pair",
+]
+
 PETS_SIZE = 128
 # The course's subset of Oxford-IIIT Pet: two cat breeds and one dog breed (598 images).
 PETS_BREEDS = ("Abyssinian", "Bengal", "american_bulldog")

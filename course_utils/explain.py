@@ -39,8 +39,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import IGNORE_INDEX
-from .recipes import _check_positive
-from .train.loop import _model_device
 
 SCORES = ("logit", "log_prob", "output")
 Classes = torch.Tensor | Sequence[int] | int | None
@@ -163,7 +161,7 @@ def _gradients_on():
 def _input_copy(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """A copy of ``images`` on the model's device that requires grad, so that a frozen model still
     builds a graph (the copy also turns a batch made under ``inference_mode`` into a normal tensor)."""
-    return images.detach().to(_model_device(model)).clone().requires_grad_(True)
+    return images.detach().to(next(model.parameters()).device).clone().requires_grad_(True)
 
 
 class _EvalMode:
@@ -289,9 +287,11 @@ def _saliency(model, images, classes, score) -> torch.Tensor:
 
 def _in_batches(images: torch.Tensor, classes: Classes, batch_size: int, explain) -> torch.Tensor:
     """``explain(images_batch, classes_batch)`` over batches of ``batch_size``, concatenated."""
-    _check_positive(
-        "batch_size", batch_size, whole=True, fix="lower it if memory runs out, e.g. batch_size=16"
-    )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(
+            f"batch_size must be a positive whole number, got {batch_size!r}; lower it if memory runs "
+            "out, e.g. batch_size=16."
+        )
     if classes is not None and not isinstance(classes, int):
         classes = torch.as_tensor(classes)
     per_image = isinstance(classes, torch.Tensor) and classes.dim() > 0
@@ -325,7 +325,8 @@ def _check_maps_masks(maps: torch.Tensor, masks: torch.Tensor, ignore_index: int
     if odd.numel():
         raise ValueError(
             f"masks must hold 1 (inside), 0 (outside) or ignore_index={ignore_index}, but also hold "
-            f"{odd.tolist()}. For the Pets trimaps, pass cu.pet_mask(y) (1 pet, 0 background, 255 border)."
+            f"{odd.tolist()}. For the Pets trimaps, pass cu.data.pet_mask(y) (1 pet, 0 background, 255 "
+            "border)."
         )
     return maps.float(), (masks == 1), valid
 

@@ -19,6 +19,8 @@ from torch.utils.data import DataLoader
 
 from .data import Split
 
+__all__ = ["Augment", "ImageDataset", "TensorLoader", "classic_loader", "make_loaders"]
+
 
 @dataclass(frozen=True)
 class Augment:

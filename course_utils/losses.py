@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import IGNORE_INDEX
-from .metrics import _binary_logits
+from .metrics import binary_logits
 
 __all__ = ["BCEDiceLoss"]
 
@@ -25,7 +25,7 @@ class BCEDiceLoss(nn.Module):
         self.dice_weight, self.ignore_index, self.eps = dice_weight, ignore_index, eps
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = _binary_logits("BCEDiceLoss", logits, targets).float()
+        logits = binary_logits("BCEDiceLoss", logits, targets).float()
         valid = (targets != self.ignore_index).float()
         truth = (targets == 1).float()
         bce = F.binary_cross_entropy_with_logits(logits, truth, weight=valid, reduction="sum")

@@ -12,7 +12,7 @@ import torch
 
 from .data import IGNORE_INDEX
 
-__all__ = ["Accuracy", "BinaryDice", "BinaryIoU", "PixelAccuracy", "confusion_matrix"]
+__all__ = ["Accuracy", "BinaryDice", "BinaryIoU", "PixelAccuracy", "binary_logits", "confusion_matrix"]
 
 
 class Accuracy:
@@ -34,7 +34,7 @@ class Accuracy:
         return correct, torch.tensor(targets.numel(), device=targets.device)
 
 
-def _binary_logits(name: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def binary_logits(name: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """(N, 1, H, W) or (N, H, W) logits as (N, H, W); anything else is an error naming ``name``."""
     if logits.dim() == targets.dim() + 1 and logits.shape[1] == 1:
         logits = logits[:, 0]
@@ -64,7 +64,7 @@ class BinaryIoU:
     name = "iou"
 
     def __call__(self, logits, targets):
-        tp, pred, truth = binary_counts(_binary_logits("BinaryIoU", logits, targets), targets)
+        tp, pred, truth = binary_counts(binary_logits("BinaryIoU", logits, targets), targets)
         return tp, pred + truth - tp
 
 
@@ -74,7 +74,7 @@ class BinaryDice:
     name = "dice"
 
     def __call__(self, logits, targets):
-        tp, pred, truth = binary_counts(_binary_logits("BinaryDice", logits, targets), targets)
+        tp, pred, truth = binary_counts(binary_logits("BinaryDice", logits, targets), targets)
         return 2 * tp, pred + truth
 
 
@@ -84,7 +84,7 @@ class PixelAccuracy:
     name = "pixel_acc"
 
     def __call__(self, logits, targets):
-        logits = _binary_logits("PixelAccuracy", logits, targets)
+        logits = binary_logits("PixelAccuracy", logits, targets)
         valid = targets != IGNORE_INDEX
         correct = ((logits > 0) == (targets == 1)) & valid
         return correct.sum(), valid.sum()

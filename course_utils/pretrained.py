@@ -1,6 +1,7 @@
 """Trained models that ship inside the package, loaded by name and verified.
 
     model, meta = cu.load_pretrained("resnet14_cifar10")
+    mean, std = meta["normalization"]       # what new inputs must be normalised with
 
 Each file's SHA-256 is recorded here, so a truncated or altered file is refused with a message that
 names it; the weights are read with ``torch.load(weights_only=True)``. The files travel with the
@@ -10,7 +11,6 @@ package (its package data), so they load the same way from a clone, a pip instal
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import torch
@@ -22,52 +22,29 @@ __all__ = ["PRETRAINED", "load_pretrained"]
 
 FOLDER = Path(__file__).resolve().parent / "checkpoints"
 
-CIFAR10_STATS = ((0.491451, 0.482067, 0.446407), (0.24691, 0.243455, 0.261448))  # the 45,000-image split
-PETS_STATS = ((0.47912, 0.438796, 0.381499), (0.255305, 0.25093, 0.258381))  # load_pets(): 250 train images
-
-# name -> its files with their SHA-256 (the checkpoint, and the training report: history, device, time)
-# and the per-channel (mean, std) its inputs were normalised with, which new data must use too.
-PRETRAINED: dict[str, dict] = {
+# name -> its files with their SHA-256: the checkpoint, and its JSON report (the same metadata: the
+# recipe, the history, the test result, the command that reproduces the run). The statistics new
+# inputs must be normalised with are in the checkpoint itself (meta["normalization"]).
+PRETRAINED: dict[str, dict[str, str]] = {
     "resnet14_cifar10": {
-        "files": {
-            "resnet14_cifar10.pt": "5a7619de83cc00e4bec3cd6ee5adc019eb0ab288e045f00df8e5513a9ed8c625",
-            "resnet14_cifar10.json": "7ffcc74a9a9e1eaa673d6b21449d47d222cdc959311985564a46a55d5a0cd8fb",
-        },
-        "normalization": CIFAR10_STATS,
+        "resnet14_cifar10.pt": "a14dfd1d36daa24151094481a58c039e79a8d0a34b320a14e55e367ada6584ae",
+        "resnet14_cifar10.json": "9b548637672e20d452caf59db2a8bd73c8457d58d4172e10e879cc1138df2e9b",
     },
-    # Notebook 06's U-Net: the whole recipe (cu.recipes.UNET, 16 channels, 90 epochs), trained on a
-    # 2-core AVX2 CPU with `python -m course_utils.train --recipe unet --out checkpoints/unet_pets`.
     "unet_pets": {
-        "files": {
-            "unet_pets.pt": "9ef9225c087d6c8f4f857d1300ebbcdfda5bc8f2ed4f0b9d9cd5c995c5fa973f",
-            "unet_pets.json": "2b6921a462c7886c9efb6bc702d08170a442bded6352a4dc1fa6561c7df5b272",
-        },
-        "normalization": PETS_STATS,
+        "unet_pets.pt": "f4675fb85a5c3dcf517bf1588be3e93811cd48310be8ec0fe20d1e7b334ecaeb",
+        "unet_pets.json": "accc591e3f41ae2b7e8445b261206d076333794940613b6ef4cb185610da26b6",
     },
-    # The same recipe with another seed and the same validation images, for notebook 06's two-model
-    # ensemble: `python -m course_utils.train --recipe unet --seed 1 --split-seed 0
-    # --out checkpoints/unet_pets_seed1`, on the same 2-core AVX2 CPU.
     "unet_pets_seed1": {
-        "files": {
-            "unet_pets_seed1.pt": "51bea2db59f673c151e154201c63e3ad12d0afb29a27d616d87f5c70ea4ff3a1",
-            "unet_pets_seed1.json": "35f46e6aa8f9afb78ed2d7bda3923ab41e8c956e062a8e93ff1562714fc99128",
-        },
-        "normalization": PETS_STATS,
+        "unet_pets_seed1.pt": "56158d7aa13e2aa937ed54cb145a21351546230b86aa0cb2156e4e914411384c",
+        "unet_pets_seed1.json": "ae4b2c9c555e698e7a0badeb2a9dcb0a881d8a815285f36c615349baf280ff50",
     },
-    # Notebook 07's breed classifiers (seed 0), trained by tools/train_pet_classifiers.py for notebook 08.
     "pets_breeds_scratch": {
-        "files": {
-            "pets_breeds_scratch.pt": "0422b13ea7fb6f89f8ff168893794d1a296c9af3127beffa07f4c5fbd56b3359",
-            "pets_breeds_scratch.json": "e3ba8fdddee4a53b1ae0afc5e0b8c366ed53f61e79c0e783062eb223e0740870",
-        },
-        "normalization": CIFAR10_STATS,
+        "pets_breeds_scratch.pt": "6ebb04c63276d70d0af6f176cbe77579ab3f8f325044b0ee9efc5437d91f1f93",
+        "pets_breeds_scratch.json": "41a87e07574d6647e0f2f8fe0c50d77ae614efdc093a3d330c9a1c03037a0535",
     },
     "pets_breeds_finetune": {
-        "files": {
-            "pets_breeds_finetune.pt": "d8a5082b15bb9783e3a61132555fb6afbb9ac3af4bc42c72a880ff2768731f26",
-            "pets_breeds_finetune.json": "d35bd55580272f2b66141b8e492f6e000a885171fcf5ea340431f3ab94dd214b",
-        },
-        "normalization": CIFAR10_STATS,
+        "pets_breeds_finetune.pt": "250194ecfcea617ff8efc43b951fccfea9eeb94f5781f8d5247b4fb9ce81fae3",
+        "pets_breeds_finetune.json": "cbf5580d58d6b04d0abc941164bcd9bbdac1145a02e53d2900402e5ed6f66721",
     },
 }
 
@@ -88,18 +65,20 @@ def _verified(path: Path, sha256: str) -> Path:
 
 
 def load_pretrained(name: str, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """The packaged model ``name`` and its metadata: ``meta["report"]``, the training report (when
-    shipped), and ``meta["normalization"]``, the (mean, std) its inputs were normalised with.
+    """The packaged model ``name`` and its metadata (see :mod:`course_utils.train.checkpoint`):
+    ``meta["normalization"]``, the (mean, std) its inputs were normalised with; ``meta["recipe"]``,
+    ``meta["history"]``, ``meta["test"]``, and ``meta["run"]["command"]``, which reproduces it.
 
     Names: see :data:`PRETRAINED`. Raises :class:`CheckpointError` naming the file when it is
     missing or does not match its recorded SHA-256.
     """
     if name not in PRETRAINED:
         raise ValueError(f"Unknown pretrained model {name!r}; available: {sorted(PRETRAINED)}.")
-    entry = PRETRAINED[name]
-    files = {file: _verified(FOLDER / file, sha) for file, sha in entry["files"].items()}
+    files = {file: _verified(FOLDER / file, sha) for file, sha in PRETRAINED[name].items()}
     model, meta = load_checkpoint(files[f"{name}.pt"], device=device)
-    report = files.get(f"{name}.json")
-    meta["report"] = json.loads(report.read_text()) if report else {}
-    meta["normalization"] = entry["normalization"]
+    if meta["normalization"] is None:
+        raise CheckpointError(
+            f"{name}.pt does not record its normalisation statistics; reinstall the package."
+        )
+    meta["normalization"] = tuple(tuple(values) for values in meta["normalization"])  # as Dataset.mean, .std
     return model, meta

@@ -1,284 +1,435 @@
-"""Training recipes shared by the notebooks, the command line and the benchmarks, each stated once.
+"""Every training run of the course, stated once: a :class:`Recipe` is the model, the data and every
+hyper-parameter in one visible place, checked when it is made, with the values each profile changes.
 
-A :class:`Recipe` holds the model, the data and every hyper-parameter in one visible place:
+    recipe = cu.RECIPES["unet_pets"].for_profile(profile)   # the cpu profile's epochs and width
+    result = cu.fit(recipe, pets, runtime)                   # course_utils.train.fit
 
-- :data:`RESNET14` (notebook 05, ``python -m course_utils.train --recipe resnet14``): the
-  checkpoint that ships with the package;
-- :data:`UNET` (notebook 06, ``--recipe unet``): pet segmentation;
-- :data:`RESNET9` (notebook 05 in the ``full`` profile, ``benchmarks/gpu_resnet9.py``): Page's
-  DAWNBench recipe to 94 % on CIFAR-10.
+:data:`RECIPES` names them all; ``python -m course_utils.train --recipe NAME`` runs the same ones.
+The recipe builds what it names: :meth:`Recipe.build_model`, :meth:`Recipe.make_optimizer`,
+:meth:`Recipe.make_scheduler`, :meth:`Recipe.make_criterion`, :meth:`Recipe.make_metric`.
 
-The helpers build what a recipe names: :func:`make_optimizer`, :func:`make_scheduler`,
-:meth:`Recipe.criterion`, :meth:`Recipe.metric`.
+**The batch-size rule.** When a profile changes the batch size and does not state a learning rate,
+the learning rate follows the batch size linearly (Goyal et al., 2017, https://arxiv.org/abs/1706.02677):
+``lr x new batch / recipe batch``. A dry run caps the training batch in the runtime instead and leaves the
+learning rate alone: it checks the code path, not the numbers.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
 import torch.nn as nn
 
-from ._memory import release_memory
-from .config import seed_everything
-from .data import Dataset
-from .loaders import Augment, TensorLoader
+from .config import DRY_RUN_EPOCHS, PROFILES, Profile
+from .data import Dataset, load_cifar10, load_mnist, load_pets, pet_breeds, pets_binary
+from .loaders import Augment
 from .losses import BCEDiceLoss
 from .metrics import Accuracy, BinaryIoU
-from .models import MODELS, FlipTTA, ResNet9
-from .train.loop import evaluate, run_epoch
+from .models import MODELS, FlipTTA, build_model
+from .optim import OPTIMIZERS, check_positive, make_optimizer, one_cycle, triangle_schedule
+from .pretrained import load_pretrained
+from .train.loop import evaluate
+from .transfer import FrozenBackbone, imagenet_resnet18, param_groups, resize_images
 
-__all__ = [
-    "RECIPES",
-    "RESNET14",
-    "RESNET9",
-    "UNET",
-    "Recipe",
-    "make_optimizer",
-    "make_scheduler",
-    "one_cycle",
-    "train_resnet9",
-    "triangle_schedule",
-    "tta_accuracy",
-]
+__all__ = ["DATA", "LOSSES", "METRICS", "RECIPES", "SCHEDULES", "Recipe", "load_data", "tta_accuracy"]
 
-OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw")
 SCHEDULES = ("none", "onecycle", "triangle")
-DATA = ("mnist", "cifar10", "pets")
-LOSSES = ("cross_entropy", "bce_dice")
+DATA = ("mnist", "cifar10", "pets", "pet_breeds")
+LOSSES = ("cross_entropy", "nll", "bce_dice", "bce")
 METRICS = ("acc", "iou")
+STATS = (None, "resnet14_cifar10", "imagenet")  # how load_data normalises: the data's own, a checkpoint's
+IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # as torchvision documents them
+EXTRA_MODELS = ("tv_resnet18",)  # torchvision's ResNet-18 with ImageNet weights (needs a network)
+_NOT_IN_PROFILES = ("name", "profiles", "profile", "notes")
 
 
 def _check_choice(name: str, value, choices) -> None:
     """``value`` is one of ``choices``; the error names the field, the value and the choices."""
     if value not in choices:
-        raise ValueError(f"Recipe {name}={value!r} is not one of the choices: {', '.join(choices)}.")
+        shown = ", ".join(str(c) for c in choices)
+        raise ValueError(f"Recipe {name}={value!r} is not one of the choices: {shown}.")
 
 
-def _check_positive(name: str, value, whole: bool = False, fix: str = "") -> None:
-    ok = isinstance(value, int) if whole else isinstance(value, int | float) and math.isfinite(value)
-    if isinstance(value, bool) or not ok or value <= 0:
-        kind = "a positive whole number" if whole else "a positive finite number"
-        raise ValueError(f"{name} must be {kind}, got {value!r}{'; ' + fix if fix else ''}.")
+class _FrozenDict(dict):
+    """A dict that refuses changes and can be hashed: a recipe's ``model_args`` and ``profiles``."""
+
+    def __hash__(self):
+        return hash(tuple(sorted(self.items())))
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("A recipe cannot be changed in place: make a changed copy with recipe.replace(...).")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse
 
 
-def make_optimizer(
-    name: str, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
-) -> torch.optim.Optimizer:
-    """``sgd``, ``nesterov`` (SGD with Nesterov momentum), ``adam`` or ``adamw``.
-
-    ``params`` may be parameters or parameter groups (dicts with their own ``"lr"``).
-    """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}.")
-    _check_positive("lr", lr)
-    if not 0 <= momentum < 1:
-        raise ValueError(f"momentum must be in [0, 1), e.g. 0.9, got {momentum!r}.")
-    if not (math.isfinite(weight_decay) and weight_decay >= 0):
-        raise ValueError(f"weight_decay must be >= 0, e.g. 5e-4, got {weight_decay!r}.")
-    if name in ("sgd", "nesterov"):
-        return torch.optim.SGD(
-            params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=name == "nesterov"
-        )
-    optimizer = torch.optim.Adam if name == "adam" else torch.optim.AdamW
-    return optimizer(params, lr=lr, weight_decay=weight_decay)
+def _frozen(value):
+    """``value`` with every dict made a :class:`_FrozenDict` and every list a tuple, all the way down."""
+    if isinstance(value, Mapping):
+        return _FrozenDict({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
 
 
-def one_cycle(optimizer, max_lr, epochs: int, steps_per_epoch: int, pct_start: float = 0.25):
-    """OneCycle, to be stepped every batch (``step="batch"``): warm up to ``max_lr`` for
-    ``pct_start`` of training, then anneal to ~0. ``max_lr`` may be a list, one per parameter group.
-    (A schedule of at least 10 steps is built, so that tiny smoke runs stay valid.)"""
-    _check_positive("epochs", epochs, whole=True)
-    _check_positive("steps_per_epoch", steps_per_epoch, whole=True)
-    return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=max_lr, total_steps=max(epochs * steps_per_epoch, 10), pct_start=pct_start
-    )
+def _plain(value):
+    """The opposite of :func:`_frozen`: plain dicts and lists (what models and JSON files take)."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
-def triangle_schedule(optimizer, peak: float, total_steps: int, warmup: float):
-    """Linear warm-up to ``peak`` over ``warmup`` of the steps, then linear decay to 0; a per-step
-    ``LambdaLR``, so it is stepped every batch (``step="batch"``)."""
-    _check_positive("total_steps", total_steps, whole=True)
-    up = max(1, int(total_steps * warmup))
-
-    def factor(step: int) -> float:
-        return step / up if step < up else max(0.0, (total_steps - step) / max(1, total_steps - up))
-
-    for group in optimizer.param_groups:
-        group["lr"] = peak
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+def _smaller(a: int | None, b: int | None) -> int | None:
+    """The smaller of two caps, None meaning "no cap"."""
+    return b if a is None else a if b is None else min(a, b)
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """A training recipe: model, data and hyper-parameters, stated once (see the module doc)."""
+    """A named training run: model, data and hyper-parameters, and what each profile changes.
 
-    model: str  # a name in course_utils.models.MODELS
-    model_args: dict  # constructor arguments beyond what the data decides (classes, channels)
-    data: str  # "mnist", "cifar10" or "pets" (binary pet masks, border ignored)
+    Immutable and hashable: ``model_args`` and ``profiles`` are frozen when the recipe is made (lists
+    become tuples), so copies share nothing that could change. Every field with a fixed set of values
+    is checked then, and the error names the field, the value and the choices.
+    """
+
+    name: str
+    model: str  # a name in course_utils.models.MODELS (or "tv_resnet18")
+    data: str  # mnist, cifar10, pets (binary masks, border ignored) or pet_breeds
     epochs: int
     batch_size: int
     optimizer: str  # sgd, nesterov, adam, adamw
-    lr: float  # the peak learning rate with a schedule
+    lr: float  # the peak learning rate with a schedule (the head's, with backbone_lr_factor)
+    model_args: Mapping = field(default_factory=dict)  # beyond what the data decides (classes, channels)
     momentum: float = 0.9
     weight_decay: float = 0.0
     schedule: str = "none"  # "none", "onecycle" or "triangle", stepped every batch
     warmup: float = 0.25  # share of the steps spent warming up (onecycle, triangle)
     label_smoothing: float = 0.0
     augment: Augment | None = None
-    loss: str = "cross_entropy"  # or "bce_dice" (segmentation)
-    metric_name: str = "acc"  # or "iou"
+    loss: str = "cross_entropy"  # cross_entropy, nll (log-probabilities), bce_dice or bce (segmentation)
+    metric: str = "acc"  # acc or iou: the highest validation value selects the epoch
+    init: str | None = None  # a packaged checkpoint to start from, with a new head for the data's classes
+    freeze: tuple = ()  # top-level layers whose parameters stay fixed (batch-norm statistics still move)
+    freeze_backbone: bool = False  # feature extraction: all but the head fixed, batch-norm statistics too
+    backbone_lr_factor: float | None = None  # the backbone learns at lr x this factor (None: one group)
+    head: str = "fc"  # the layer the three fields above call the head
+    eval_batch_size: int = 500
+    max_train: int | None = None  # the first training images only (None: all)
+    max_eval: int | None = None  # the first validation images only (None: all)
+    image_size: int | None = None  # load_data resizes the images to this size (classification)
+    stats: str | None = None  # load_data normalises with these statistics (see STATS); None: the data's
+    profiles: Mapping = field(default_factory=dict)  # {"smoke": {...}, "cpu": {...}, "full": {...}}
+    profile: str | None = None  # the profile this recipe was made for (for_profile), None: as written
     notes: str = field(default="", compare=False)
 
     def __post_init__(self):
         """Every field with a fixed set of values is checked here, when the recipe is made: an unknown
         loss or metric would otherwise train cross-entropy or measure accuracy without a word."""
-        _check_positive("epochs", self.epochs, whole=True)
-        _check_positive("batch_size", self.batch_size, whole=True)
-        _check_choice("model", self.model, sorted(MODELS))
+        object.__setattr__(self, "model_args", _frozen(self.model_args))
+        object.__setattr__(self, "profiles", _frozen(self.profiles))
+        object.__setattr__(self, "freeze", _frozen(self.freeze))
+        check_positive("epochs", self.epochs, whole=True)
+        check_positive("batch_size", self.batch_size, whole=True)
+        check_positive("eval_batch_size", self.eval_batch_size, whole=True)
+        check_positive("lr", self.lr)
+        for name in ("max_train", "max_eval", "image_size"):
+            if getattr(self, name) is not None:
+                check_positive(name, getattr(self, name), whole=True, fix="or None for all")
+        _check_choice("model", self.model, sorted(MODELS) + list(EXTRA_MODELS))
         _check_choice("data", self.data, DATA)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_choice("loss", self.loss, LOSSES)
-        _check_choice("metric_name", self.metric_name, METRICS)
+        _check_choice("metric", self.metric, METRICS)
+        _check_choice("stats", self.stats, STATS)
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}.")
+        if self.init is not None and self.init != "resnet14_cifar10":
+            raise ValueError(f"Recipe init={self.init!r} is not one of the choices: None, resnet14_cifar10.")
+        self._check_profiles()
 
-    def criterion(self) -> nn.Module:
-        """The loss. The classifiers return log-probabilities, which ``CrossEntropyLoss`` accepts
-        (``log_softmax`` leaves them unchanged), so label smoothing works with them."""
-        if self.loss == "bce_dice":
-            return BCEDiceLoss()
-        return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
-
-    def metric(self):
-        return BinaryIoU() if self.metric_name == "iou" else Accuracy()
+    def _check_profiles(self) -> None:
+        allowed = {f.name for f in fields(self)} - set(_NOT_IN_PROFILES)
+        for name, changes in self.profiles.items():
+            _check_choice("profiles key", name, sorted(PROFILES))
+            unknown = sorted(set(changes) - allowed)
+            if unknown:
+                raise ValueError(
+                    f"Recipe {self.name!r}, profile {name!r}: {', '.join(unknown)} is not a recipe field; "
+                    f"a profile may change {', '.join(sorted(allowed))}."
+                )
 
     def replace(self, **changes) -> Recipe:
-        """A copy with some values changed, e.g. ``RESNET14.replace(epochs=2)``."""
+        """A copy with some values changed (and checked), e.g. ``recipe.replace(epochs=2)``."""
         return replace(self, **changes)
 
+    def adjusted(self, **changes) -> Recipe:
+        """:meth:`replace` with the batch-size rule of the module doc: a ``batch_size`` changed without
+        an ``lr`` scales the learning rate by new batch / old batch."""
+        if "batch_size" in changes and "lr" not in changes:
+            changes["lr"] = self.lr * changes["batch_size"] / self.batch_size
+        return self.replace(**changes)
+
+    def for_profile(self, profile: Profile) -> Recipe:
+        """This recipe as ``profile`` runs it: the profile's changes from :attr:`profiles` (``model_args``
+        merged key by key), the batch-size rule of the module doc, and the profile's global caps
+        (``max_train``, ``max_eval``; in a dry run, at most two epochs)."""
+        if self.profile is not None:
+            raise ValueError(
+                f"Recipe {self.name!r} is already the {self.profile!r} profile's; call for_profile on "
+                f"the registered recipe, cu.RECIPES[{self.name!r}]."
+            )
+        changes = _plain(self.profiles.get(profile.name, {}))
+        if "model_args" in changes:
+            changes["model_args"] = _plain(self.model_args) | changes["model_args"]
+        recipe = self.adjusted(profile=profile.name, **changes)
+        caps = {
+            "max_train": _smaller(recipe.max_train, profile.max_train),
+            "max_eval": _smaller(recipe.max_eval, profile.max_eval),
+        }
+        if profile.dry_run:
+            caps["epochs"] = min(recipe.epochs, DRY_RUN_EPOCHS)
+        return recipe.replace(**caps)
+
+    # ---- what the recipe builds ----------------------------------------------------------------
+    def build_model(self, data: Dataset) -> nn.Module:
+        """The model for ``data`` (its classes and channels), on the CPU: random weights (drawn from
+        torch's global generator), or :attr:`init`'s weights with a new head; then the frozen parts."""
+        if self.model == "tv_resnet18":
+            model = imagenet_resnet18(data.num_classes)
+            if model is None:
+                raise ValueError(
+                    "Recipe model='tv_resnet18' needs torchvision's ImageNet weights, which could not be "
+                    "downloaded (no network). Run it where a network is available, or pass model=."
+                )
+        elif self.init is not None:
+            model, _ = load_pretrained(self.init)
+            model.reset_classifier(data.num_classes)
+        else:
+            model = build_model(self.model, **self._model_args(data))
+        for name, parameter in model.named_parameters():
+            if name.split(".")[0] in self.freeze:
+                parameter.requires_grad_(False)
+        return FrozenBackbone(model, self.head) if self.freeze_backbone else model
+
+    def _model_args(self, data: Dataset) -> dict:
+        """:attr:`model_args` plus what the data decides (channels, classes, input size)."""
+        channels, size = data.image_shape[0], data.image_shape[1]
+        if self.model == "unet":
+            return {"in_channels": channels, "out_channels": 1} | _plain(self.model_args)
+        args = {"num_classes": data.num_classes, "in_channels": channels}
+        if self.model in ("lenet5", "minivgg"):
+            args["input_size"] = size
+        return args | _plain(self.model_args)
+
+    def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        """The optimizer over ``model``'s parameters; with :attr:`backbone_lr_factor`, two parameter
+        groups: the head at :attr:`lr`, the rest at ``lr x backbone_lr_factor``."""
+        params = model.parameters()
+        if self.backbone_lr_factor is not None:
+            params = param_groups(model, self.lr, self.lr * self.backbone_lr_factor, self.head)
+        return make_optimizer(self.optimizer, params, self.lr, self.momentum, self.weight_decay)
+
+    def make_scheduler(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
+        """The per-batch schedule (or None) over :attr:`epochs`, peaking at each group's rate."""
+        if self.schedule == "onecycle":
+            peaks = [group["lr"] for group in optimizer.param_groups]
+            return one_cycle(optimizer, peaks, self.epochs, steps_per_epoch, self.warmup)
+        if self.schedule == "triangle":
+            return triangle_schedule(optimizer, self.lr, self.epochs * steps_per_epoch, self.warmup)
+        return None
+
+    def make_criterion(self) -> nn.Module:
+        """The loss. ``cross_entropy`` also takes the classifiers' log-probabilities (``log_softmax``
+        leaves them unchanged), so label smoothing works with them."""
+        if self.loss in ("bce_dice", "bce"):  # bce: the same masked BCE, without the Dice term
+            return BCEDiceLoss(dice_weight=1.0 if self.loss == "bce_dice" else 0.0)
+        if self.loss == "nll":
+            return nn.NLLLoss()
+        return nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
+
+    def make_metric(self):
+        return BinaryIoU() if self.metric == "iou" else Accuracy()
+
     def as_dict(self) -> dict:
-        """Plain data (for a checkpoint's metadata or a JSON report)."""
-        values = asdict(self)
+        """Plain data (for a checkpoint's metadata or a JSON report); ``profiles`` left out."""
+        values = {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "profiles"}
         values["augment"] = asdict(self.augment) if self.augment else None
         return values
 
 
-def make_scheduler(recipe: Recipe, optimizer, steps_per_epoch: int, epochs: int | None = None):
-    """The recipe's per-batch schedule (or None), for ``epochs`` (default: the recipe's)."""
-    epochs = epochs or recipe.epochs
-    if recipe.schedule == "onecycle":
-        return one_cycle(optimizer, recipe.lr, epochs, steps_per_epoch, recipe.warmup)
-    if recipe.schedule == "triangle":
-        return triangle_schedule(optimizer, recipe.lr, epochs * steps_per_epoch, recipe.warmup)
-    return None
+def load_data(recipe: Recipe, data_dir=None, val_size: int | None = None, seed: int = 0) -> Dataset:
+    """The dataset ``recipe`` trains on, as the lessons prepare it: ``val_size`` validation images
+    (default: 5,000; the pets 50) chosen with ``seed``, pet breeds resized to
+    :attr:`~Recipe.image_size` and normalised with :attr:`~Recipe.stats`."""
+    if recipe.data == "mnist":
+        return load_mnist(data_dir, val_size=val_size or 5000, seed=seed)
+    if recipe.data == "cifar10":
+        return load_cifar10(data_dir, val_size=val_size or 5000, seed=seed)
+    pets = load_pets(data_dir, val_size=val_size or 50, seed=seed)
+    if recipe.data == "pets":
+        return pets_binary(pets)
+    data = pet_breeds(pets)
+    if recipe.image_size is not None:
+        data = resize_images(data, recipe.image_size)
+    if recipe.stats == "imagenet":
+        return data.with_stats(*IMAGENET_STATS)
+    if recipe.stats is not None:
+        return data.with_stats(*load_pretrained(recipe.stats)[1]["normalization"])
+    return data
 
 
-# ResNet-14 on CIFAR-10 (notebook 05): the recipe of the checkpoint in course_utils/checkpoints/.
-RESNET14 = Recipe(
+def tta_accuracy(model: nn.Module, loader, precision: str = "fp32") -> float:
+    """Accuracy when each image's prediction averages the image and its mirror (flip TTA)."""
+    return evaluate(FlipTTA(model, dense=False), loader, precision=precision)["acc"]
+
+
+# ------------------------------------------------------------------------------------------------
+# The registry: every recipe the course trains. Values are the `full` profile's (the published
+# recipes); `profiles` says what `smoke` and `cpu` change.
+# ------------------------------------------------------------------------------------------------
+_CROP_FLIP = Augment(crop_padding=4, flip=True)
+_SMALL = {"epochs": 1, "batch_size": 128}
+_BREEDS = dict(  # lesson 07, chosen on validation accuracy (benchmarks/results/cpu_transfer_pets_*.log)
     model="resnet",
     model_args={"block": "basic", "layers": [2, 2, 2]},
-    data="cifar10",
-    epochs=40,
-    batch_size=256,
+    data="pet_breeds",
+    image_size=48,  # the CIFAR-10 network saw 32x32 objects; 48 kept more detail at the same cost
+    stats="resnet14_cifar10",  # every setting sees the same data, normalised as the pretrained network's
+    epochs=15,
+    batch_size=32,
     optimizer="nesterov",
-    lr=0.2,
     weight_decay=5e-4,
     schedule="onecycle",
-    label_smoothing=0.1,
-    augment=Augment(crop_padding=4, flip=True),
+    profiles={"smoke": {"epochs": 1}},
 )
-
-# U-Net on the Pets masks (notebook 06): chosen on validation IoU (benchmarks/RESULTS.md).
-UNET = Recipe(
-    model="unet",
-    model_args={"base_channels": 16, "batch_norm": True},
-    data="pets",
-    epochs=90,
-    batch_size=16,
-    optimizer="adamw",
-    lr=1e-3,
-    weight_decay=1e-4,
-    schedule="onecycle",
-    augment=Augment(crop_padding=8, flip=True, rotate=10),
-    loss="bce_dice",
-    metric_name="iou",
-)
-
-# ResNet9 on CIFAR-10 after Page's DAWNBench recipe ("How to train your ResNet").
-RESNET9 = Recipe(
-    model="resnet9",
-    model_args={},
+_SKIP = dict(  # lesson 05: a 56-layer plain network against a residual one, one short OneCycle run
+    model="resnet",
     data="cifar10",
-    epochs=24,
-    batch_size=512,
+    epochs=1,
+    batch_size=64,
     optimizer="nesterov",
-    lr=0.4,
+    lr=0.1,
     weight_decay=5e-4,
-    schedule="triangle",
-    label_smoothing=0.2,
-    augment=Augment(crop_padding=4, flip=True, cutout=8),
+    schedule="onecycle",
+    augment=_CROP_FLIP,
+    eval_batch_size=250,
+    max_train=700 * 64,  # 700 steps of 64 images
+    profiles={"smoke": {"max_train": 4 * 64}, "cpu": {"max_train": 80 * 64}},
 )
 
-RECIPES = {"resnet14": RESNET14, "unet": UNET, "resnet9": RESNET9}
-
-
-def tta_accuracy(model: nn.Module, loader, amp: bool = False) -> float:
-    """Accuracy when each image's prediction averages the image and its mirror (flip TTA)."""
-    return evaluate(FlipTTA(model, dense=False), loader, amp=amp)["acc"]
-
-
-def train_resnet9(
-    data: Dataset,
-    device: torch.device,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    max_train: int | None = None,
-    seed: int = 0,
-    amp: bool = False,
-    channels_last: bool = True,
-    compile_model: bool | str = False,
-    pool_first: bool = False,
-    max_batches: int | None = None,
-) -> tuple[nn.Module, float]:
-    """Train ResNet9 with :data:`RESNET9` (overrides as arguments); return (model, seconds).
-
-    No validation pass: the recipe is fixed in advance, so nothing is selected and the time counted
-    is training alone. ``compile_model``: True for ``torch.compile``, or one of its mode names (e.g.
-    ``"reduce-overhead"``). ``pool_first``: the :class:`ResNet9` layout that pools before batch-norm.
-    """
-    r = RESNET9.replace(epochs=epochs or RESNET9.epochs, batch_size=batch_size or RESNET9.batch_size)
-    seed_everything(seed)
-    loader = TensorLoader(
-        data.train.head(max_train),
-        r.batch_size,
-        data.mean,
-        data.std,
-        shuffle=True,
-        augment=r.augment,
-        drop_last=True,
-        device=device,
-        seed=seed,
-        channels_last=channels_last,
-        max_batches=max_batches,
-    )
-    layout = torch.channels_last if channels_last else torch.contiguous_format
-    model = ResNet9(pool_first=pool_first).to(device, memory_format=layout)
-    step_model = model
-    if compile_model:
-        step_model = torch.compile(model, mode=compile_model if isinstance(compile_model, str) else None)
-    optimizer = make_optimizer(r.optimizer, model.parameters(), r.lr, r.momentum, r.weight_decay)
-    scheduler = make_scheduler(r, optimizer, len(loader))
-    criterion = r.criterion()
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    sync()
-    tic = time.perf_counter()
-    for epoch in range(r.epochs):
-        run_epoch(step_model, loader, criterion, (), optimizer, scheduler, amp=amp, desc=f"epoch {epoch}")
-    sync()
-    seconds = time.perf_counter() - tic
-    release_memory()
-    return model, seconds
+_ALL = [
+    # Lesson 02's recipe as benchmarks/run.py times it (figure 1).
+    Recipe(
+        name="lenet_mnist",
+        model="lenet5",
+        data="mnist",
+        epochs=2,
+        batch_size=128,
+        optimizer="adam",
+        lr=0.01,
+        schedule="onecycle",
+        loss="nll",
+        eval_batch_size=1000,
+    ),
+    Recipe(name="skip_plain", model_args={"block": "plain", "layers": [9, 9, 9]}, **_SKIP),
+    Recipe(name="skip_residual", model_args={"block": "basic", "layers": [9, 9, 9]}, **_SKIP),
+    # ResNet-14 on CIFAR-10 (lesson 05): the packaged checkpoint resnet14_cifar10 is the full profile.
+    Recipe(
+        name="resnet14",
+        model="resnet",
+        model_args={"block": "basic", "layers": [2, 2, 2]},
+        data="cifar10",
+        epochs=40,
+        batch_size=256,
+        optimizer="nesterov",
+        lr=0.2,
+        weight_decay=5e-4,
+        schedule="onecycle",
+        label_smoothing=0.1,
+        augment=_CROP_FLIP,
+        eval_batch_size=250,
+        profiles={"smoke": _SMALL, "cpu": _SMALL},
+    ),
+    # ResNet9 after Page's DAWNBench recipe ("How to train your ResNet"): 94 % on a GPU (full).
+    Recipe(
+        name="resnet9",
+        model="resnet9",
+        data="cifar10",
+        epochs=24,
+        batch_size=512,
+        optimizer="nesterov",
+        lr=0.4,
+        weight_decay=5e-4,
+        schedule="triangle",
+        label_smoothing=0.2,
+        augment=Augment(crop_padding=4, flip=True, cutout=8),
+        profiles={
+            "smoke": {"epochs": 1, "batch_size": 32, "max_train": 256, "max_eval": 100},
+            "cpu": {"epochs": 1, "batch_size": 32, "max_train": 2048, "max_eval": 1000},
+        },
+    ),
+    # U-Net on the Pets masks (lesson 06), chosen on validation IoU (benchmarks/RESULTS.md); the
+    # packaged unet_pets (seed 0) and unet_pets_seed1 (seed 1) are the full profile.
+    Recipe(
+        name="unet_pets",
+        model="unet",
+        model_args={"base_channels": 16, "batch_norm": True},
+        data="pets",
+        epochs=90,
+        batch_size=16,
+        optimizer="adamw",
+        lr=1e-3,
+        weight_decay=1e-4,
+        schedule="onecycle",
+        augment=Augment(crop_padding=8, flip=True, rotate=10),
+        loss="bce_dice",
+        metric="iou",
+        eval_batch_size=25,  # 25, not 50: half the memory of an evaluation
+        profiles={
+            "smoke": {"epochs": 1, "model_args": {"base_channels": 8}, "max_train": 32},
+            "cpu": {"epochs": 45, "model_args": {"base_channels": 8}},  # 8 channels fit a CPU's budget
+        },
+    ),
+    # Lesson 07's four settings (and the packaged pets_breeds_* classifiers that lesson 08 explains).
+    Recipe(name="breeds_scratch", lr=0.2, **_BREEDS),
+    Recipe(
+        name="breeds_frozen",
+        lr=0.1,
+        init="resnet14_cifar10",
+        freeze_backbone=True,
+        backbone_lr_factor=0.1,
+        **_BREEDS,
+    ),
+    Recipe(name="breeds_finetune", lr=0.1, init="resnet14_cifar10", backbone_lr_factor=0.1, **_BREEDS),
+    Recipe(
+        name="breeds_finetune_aug",
+        lr=0.1,
+        init="resnet14_cifar10",
+        backbone_lr_factor=0.1,
+        augment=Augment(crop_padding=6, flip=True, color=0.1),
+        **_BREEDS,
+    ),
+    # Lesson 07, full profile: torchvision's ImageNet ResNet-18 fine-tuned on the breeds at 128x128.
+    Recipe(
+        name="breeds_imagenet",
+        model="tv_resnet18",
+        data="pet_breeds",
+        stats="imagenet",
+        epochs=15,
+        batch_size=32,
+        optimizer="nesterov",
+        lr=0.01,
+        weight_decay=5e-4,
+        schedule="onecycle",
+        backbone_lr_factor=0.1,
+        augment=Augment(crop_padding=6, flip=True, color=0.1),
+        eval_batch_size=100,
+        profiles={"smoke": {"epochs": 1}},
+    ),
+]
+RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in _ALL}

@@ -7,8 +7,9 @@ The steps, each a small function:
 - :class:`FrozenBackbone`: *feature extraction*, every layer but the head frozen, batch-norm statistics
   included (the backbone stays in eval mode while the head trains);
 - :func:`param_groups`: *fine-tuning* with a smaller learning rate for the backbone than for the head;
-- :func:`train_breed_classifier`: lesson 07's runs (and the classifiers lesson 08 explains), from
-  :data:`BREEDS_RECIPE`;
+- lesson 07's runs are the recipes ``breeds_<setting>`` of :data:`course_utils.recipes.RECIPES`, one per
+  setting of :data:`SETTINGS` (their ``init``, ``freeze_backbone`` and ``backbone_lr_factor`` use the
+  pieces above), trained by :func:`course_utils.fit`;
 - :func:`imagenet_resnet18`: torchvision's ImageNet ResNet-18 through its weights API, where a network is
   available; offline it says so and returns None, and the caller falls back on the course's checkpoint.
 """
@@ -24,35 +25,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import Dataset, Split
-from .loaders import Augment
-from .models import ResNet
-from .pretrained import load_pretrained
-from .recipes import make_optimizer, one_cycle
-from .runtime import Runtime
-from .train.loop import TrainResult, train_val_model
 
-__all__ = [
-    "BREEDS_RECIPE",
-    "SETTINGS",
-    "FrozenBackbone",
-    "imagenet_resnet18",
-    "param_groups",
-    "resize_images",
-    "train_breed_classifier",
-]
+__all__ = ["SETTINGS", "FrozenBackbone", "imagenet_resnet18", "param_groups", "resize_images"]
 
-SETTINGS = ("scratch", "frozen", "finetune", "finetune_aug")
-
-# Lesson 07's recipe, chosen on validation accuracy (benchmarks/results/cpu_transfer_pets_*.log):
-# ResNet-14 on the three Pet breeds at 48x48, batches of 32, Nesterov SGD with OneCycle.
-BREEDS_RECIPE = dict(
-    size=48,  # the CIFAR-10 network saw 32x32 objects; 48 kept more detail at the same cost per epoch
-    batch_size=32,
-    weight_decay=5e-4,
-    head_lr={"scratch": 0.2, "frozen": 0.1, "finetune": 0.1, "finetune_aug": 0.1},  # peak, OneCycle
-    backbone_factor=0.1,  # fine-tuning: the backbone learns at a tenth of the head's rate
-    augment=Augment(crop_padding=6, flip=True, color=0.1),  # finetune_aug only
-)
+SETTINGS = ("scratch", "frozen", "finetune", "finetune_aug")  # lesson 07: recipes breeds_<setting>
 
 
 def resize_images(dataset: Dataset, size: int) -> Dataset:
@@ -115,41 +91,6 @@ def param_groups(model: nn.Module, head_lr: float, backbone_lr: float, head: str
         )
     groups = [{"params": in_head, "lr": head_lr}]
     return groups + ([{"params": backbone, "lr": backbone_lr}] if backbone else [])
-
-
-def _breed_model(setting: str, num_classes: int) -> nn.Module:
-    """ResNet-14 with a new head: random everywhere (scratch) or on the packaged CIFAR-10 checkpoint."""
-    if setting == "scratch":
-        return ResNet("basic", [2, 2, 2], num_classes=num_classes)
-    model, _ = load_pretrained("resnet14_cifar10")
-    model.reset_classifier(num_classes)
-    return FrozenBackbone(model) if setting == "frozen" else model
-
-
-def train_breed_classifier(
-    setting: str, data: Dataset, runtime: Runtime, epochs: int, seed: int = 0, progress: bool = False
-) -> TrainResult:
-    """One of lesson 07's runs: ``setting`` in :data:`SETTINGS`, on ``data`` (breeds, already resized and
-    normalised as the pretrained network expects), with :data:`BREEDS_RECIPE`. The best validation
-    epoch is kept; the returned model is the plain network (the frozen one unwrapped)."""
-    if setting not in SETTINGS:
-        raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}.")
-    r = BREEDS_RECIPE
-    torch.manual_seed(seed)  # the new head's (or the whole scratch network's) initial weights
-    model = runtime.model(_breed_model(setting, data.num_classes))
-    augment = r["augment"] if setting == "finetune_aug" else None
-    loaders = runtime.loaders(data, r["batch_size"], eval_batch_size=500, augment=augment, seed=seed)
-    head_lr = r["head_lr"][setting]
-    backbone_lr = head_lr * (1.0 if setting == "scratch" else r["backbone_factor"])
-    groups = param_groups(model, head_lr, backbone_lr)
-    optimizer = make_optimizer("nesterov", groups, lr=head_lr, weight_decay=r["weight_decay"])
-    scheduler = one_cycle(optimizer, [g["lr"] for g in groups], epochs, len(loaders["train"]))
-    result = train_val_model(
-        model, nn.CrossEntropyLoss(), optimizer, loaders, epochs, scheduler, log_interval=0, step="batch",
-        amp=runtime.amp, progress=progress,
-    )  # fmt: skip
-    plain = result[0].model if isinstance(result[0], FrozenBackbone) else result[0]
-    return TrainResult(plain, result.history)
 
 
 def imagenet_resnet18(num_classes: int) -> nn.Module | None:

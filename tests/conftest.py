@@ -17,11 +17,18 @@ import copy
 import functools
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
+
+# the authoring tools (tools/run_notebooks.py, ...) are scripts beside the package, not part of it
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+os.environ.setdefault(
+    "OMP_WAIT_POLICY", "PASSIVE"
+)  # what the setup cells set; the CLI re-executes without it
 
 REAL_DATA = Path(os.environ.get("COURSE_DATA_DIR", "/nonexistent"))
 

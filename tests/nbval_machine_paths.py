@@ -2,7 +2,7 @@
 show a machine path (committed outputs must never carry one).
 
 It is copied beside the notebooks' folders as ``conftest.py``; the pattern comes from the run's pytest.ini
-(``machine_path``, written there from ``course_utils.run_notebooks.MACHINE_PATH``), so this process does not
+(``machine_path``, written there from ``tools/run_notebooks.py``'s MACHINE_PATH), so this process does not
 import the package (and torch) for it. nbval keeps a cell's outputs in ``item.test_outputs``; a test plants a
 leaking cell to prove the attribute is still there.
 """

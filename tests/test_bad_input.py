@@ -50,7 +50,7 @@ def test_num_epochs(epochs):
 @pytest.mark.parametrize("max_train", [0, -5])
 def test_max_train(tiny_data_dir, max_train):
     with pytest.raises(ValueError, match="positive whole number or None"):
-        cu.make_loaders(cu.load_mnist(val_size=50), 32, max_train=max_train)
+        cu.loaders.make_loaders(cu.load_mnist(val_size=50), 32, max_train=max_train)
 
 
 @pytest.mark.parametrize("val_size", [0, -1, 300, 5.5])
@@ -63,11 +63,13 @@ def test_archive_with_no_images(tiny_data_dir):
     empty = {k: np.zeros((0, 28, 28), np.uint8) if k.startswith("x") else np.zeros(0, np.uint8) for k in
              ("x_train", "y_train", "x_test", "y_test")}  # fmt: skip
     np.savez(tiny_data_dir / "mnist.npz", **empty)
-    with pytest.raises(cu.DatasetError, match="x_train holds no images"):
+    with pytest.raises(cu.data.DatasetError, match="x_train holds no images"):
         cu.load_mnist(val_size=2)
 
 
-@pytest.mark.parametrize("build", [lambda: cu.LeNet5((1, -6, 16, None, 120, 84, 10)), lambda: cu.UNet(0, 1)])
+@pytest.mark.parametrize(
+    "build", [lambda: cu.LeNet5((1, -6, 16, None, 120, 84, 10)), lambda: cu.models.UNet(0, 1)]
+)
 def test_model_sizes(build):
     with pytest.raises(ValueError, match="positive whole number"):
         build()
@@ -92,18 +94,18 @@ def test_std_must_be_positive(std):
 def test_unavailable_device_by_argument(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match=r"device='cuda', but this machine has 0 CUDA device\(s\)"):
-        cu.get_device("cuda")
+        cu.config.get_device("cuda")
     with pytest.raises(ValueError, match="not a device name"):
-        cu.get_device("gpu")
+        cu.config.get_device("gpu")
 
 
 def test_unavailable_device_by_environment(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setenv("COURSE_DEVICE", "cuda:1")
     with pytest.raises(ValueError, match=r"COURSE_DEVICE='cuda:1', but this machine has 0 CUDA"):
-        cu.get_device()
+        cu.config.get_device()
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
-    assert cu.get_device() == torch.device("cpu")
+    assert cu.config.get_device() == torch.device("cpu")
 
 
 # -- a model whose output classes do not match the labels --------------------------------------
@@ -132,12 +134,12 @@ def test_empty_loaders():
 def test_accuracy_on_a_one_channel_mask():
     logits, masks = torch.randn(2, 1, 8, 8), torch.randint(0, 2, (2, 8, 8))
     with pytest.raises(ValueError, match="Accuracy expects class scores.*use BinaryIoU"):
-        cu.Accuracy()(logits, masks)
+        cu.metrics.Accuracy()(logits, masks)
 
 
 def test_iou_on_class_scores():
     with pytest.raises(ValueError, match="BinaryIoU expects one logit per pixel.*use Accuracy"):
-        cu.BinaryIoU()(torch.randn(4, 10), torch.arange(4))
+        cu.metrics.BinaryIoU()(torch.randn(4, 10), torch.arange(4))
 
 
 def test_confusion_matrix_out_of_range():
@@ -151,7 +153,7 @@ def test_nan_in_the_first_epoch_restores_the_starting_weights():
     model = tiny_net()
     start = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer = torch.optim.SGD(model.parameters(), lr=1e6)  # diverges within the first epoch
-    with pytest.raises(cu.TrainingDiverged, match="holds its starting weights") as err:
+    with pytest.raises(cu.train.TrainingDiverged, match="holds its starting weights") as err:
         cu.train_val_model(
             model, nn.MSELoss(), optimizer, regression_loaders(), 3, metric=Seen(), progress=False
         )
@@ -197,7 +199,7 @@ def test_optimizer_values(kwargs):
 
 # -- checkpoints -------------------------------------------------------------------------------
 def test_checkpoint_into_a_folder_that_cannot_be_written(tmp_path, monkeypatch):
-    path = cu.save_checkpoint(tmp_path / "model.pt", cu.LeNet5())
+    path = cu.train.save_checkpoint(tmp_path / "model.pt", cu.LeNet5())
     before = path.read_bytes()
 
     def refuse(*args, **kwargs):
@@ -207,14 +209,14 @@ def test_checkpoint_into_a_folder_that_cannot_be_written(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tempfile, "mkstemp", refuse)  # what a read-only folder does (root ignores chmod)
     with pytest.raises(
-        cu.CheckpointError, match=r"Cannot write the checkpoint .*model\.pt: Permission denied"
+        cu.train.CheckpointError, match=r"Cannot write the checkpoint .*model\.pt: Permission denied"
     ):
-        cu.save_checkpoint(path, cu.LeNet5(dropout=0.1))
+        cu.train.save_checkpoint(path, cu.LeNet5(dropout=0.1))
     assert path.read_bytes() == before  # the earlier file is intact
 
 
 def test_checkpoint_write_failing_midway_keeps_the_earlier_file(tmp_path, monkeypatch):
-    path = cu.save_checkpoint(tmp_path / "model.pt", cu.LeNet5())
+    path = cu.train.save_checkpoint(tmp_path / "model.pt", cu.LeNet5())
     before = path.read_bytes()
 
     def disk_full(obj, file):
@@ -222,28 +224,31 @@ def test_checkpoint_write_failing_midway_keeps_the_earlier_file(tmp_path, monkey
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", disk_full)
-    with pytest.raises(cu.CheckpointError, match="No space left on device"):
-        cu.save_checkpoint(path, cu.LeNet5())
+    with pytest.raises(cu.train.CheckpointError, match="No space left on device"):
+        cu.train.save_checkpoint(path, cu.LeNet5())
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["model.pt"]
 
 
 @pytest.mark.parametrize(
     "saved,given",
     [
-        (lambda: cu.UNet(3, 1, base_channels=4), lambda: cu.UNet(3, 1, base_channels=4, batch_norm=False)),
+        (
+            lambda: cu.models.UNet(3, 1, base_channels=4),
+            lambda: cu.models.UNet(3, 1, base_channels=4, batch_norm=False),
+        ),
         (lambda: cu.LeNet5(), lambda: cu.LeNet5(in_channels=1, num_classes=10, input_size=28)),
-        (lambda: cu.ResNet(layers=[1, 1, 1]), lambda: cu.ResNet(cu.ResidualBlock, (1, 1, 1), 10, 3)),
+        (lambda: cu.ResNet(layers=[1, 1, 1]), lambda: cu.ResNet(cu.models.ResidualBlock, (1, 1, 1), 10, 3)),
     ],
 )
 def test_defaults_written_out_or_left_out_are_the_same_architecture(tmp_path, saved, given):
-    path = cu.save_checkpoint(tmp_path / "m.pt", saved())
-    model, _ = cu.load_checkpoint(path, given())
+    path = cu.train.save_checkpoint(tmp_path / "m.pt", saved())
+    model, _ = cu.train.load_checkpoint(path, given())
     assert type(model) is type(saved())
 
 
 def test_an_unregistered_model_cannot_be_saved(tmp_path):
-    with pytest.raises(cu.CheckpointError, match="not a registered course model"):
-        cu.save_checkpoint(tmp_path / "m.pt", tiny_net())
+    with pytest.raises(cu.train.CheckpointError, match="not a registered course model"):
+        cu.train.save_checkpoint(tmp_path / "m.pt", tiny_net())
     assert not (tmp_path / "m.pt").exists()
 
 
@@ -307,17 +312,44 @@ def test_command_line_without_data(tmp_path, capsys, monkeypatch):
         ("optimizer", "rmsprop", "adamw"),
         ("schedule", "cosine", "onecycle"),
         ("loss", "dice", "bce_dice"),  # would have trained cross-entropy without a word
-        ("metric_name", "miou", "iou"),  # would have measured accuracy without a word
+        ("metric", "miou", "iou"),  # would have measured accuracy without a word
+        ("stats", "cifar", "imagenet"),
     ],
 )
 def test_a_recipe_refuses_an_unknown_value_by_field(field, value, choice):
     with pytest.raises(
         ValueError, match=rf"Recipe {field}='{value}' is not one of the choices: .*\b{choice}\b"
     ):
-        cu.recipes.RESNET14.replace(**{field: value})
+        cu.RECIPES["resnet14"].replace(**{field: value})
+
+
+def test_a_profile_may_change_only_recipe_fields():
+    with pytest.raises(ValueError, match=r"profile 'cpu': epoch is not a recipe field; a profile may change"):
+        cu.RECIPES["resnet14"].replace(profiles={"cpu": {"epoch": 1}})
+    with pytest.raises(
+        ValueError, match=r"Recipe profiles key='laptop' is not one of the choices: cpu, full, smoke"
+    ):
+        cu.RECIPES["resnet14"].replace(profiles={"laptop": {"epochs": 1}})
+
+
+def test_a_recipe_for_a_profile_is_not_made_for_another():
+    cpu = cu.RECIPES["resnet14"].for_profile(cu.get_profile("cpu", dry_run=False))
+    with pytest.raises(
+        ValueError, match=r"already the 'cpu' profile's; call for_profile on the registered recipe"
+    ):
+        cpu.for_profile(cu.get_profile("full", dry_run=False))
+
+
+def test_a_recipe_cannot_be_changed_in_place():
+    recipe = cu.RECIPES["unet_pets"]
+    with pytest.raises(TypeError, match=r"make a changed copy with recipe.replace"):
+        recipe.model_args["base_channels"] = 8
+    with pytest.raises(TypeError, match=r"make a changed copy"):
+        recipe.profiles["cpu"]["epochs"] = 1
+    assert recipe.model_args["base_channels"] == 16 and recipe.profiles["cpu"]["epochs"] == 45
 
 
 def test_the_command_line_and_the_recipes_know_the_same_data():
     from course_utils.train import cli
 
-    assert set(cli.DATASETS) == set(cu.recipes.DATA)
+    assert set(cli.DATA) == set(cu.recipes.DATA) == {"mnist", "cifar10", "pets", "pet_breeds"}

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 import course_utils as cu
+from course_utils.pretrained import PRETRAINED
 from tests.conftest import REAL_DATA, has_real
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,8 +23,7 @@ def test_gpu_resnet9_quick_runs_on_cpu(tiny_data_dir, layout):
 
 def test_run_notebooks_strips_widgets_and_finds_paths():
     import nbformat
-
-    from course_utils import run_notebooks
+    import run_notebooks
 
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("x")
@@ -38,12 +38,44 @@ def test_run_notebooks_strips_widgets_and_finds_paths():
     assert run_notebooks.leaked_paths(nb) == ["/home/someone/x.pt"]
 
 
-def test_resnet14_checkpoint_metadata():
-    model, meta = cu.load_pretrained("resnet14_cifar10")
-    report = meta["report"]
-    assert meta["arch"] == "resnet" and cu.count_parameters(model) == 195_738
-    assert meta["metrics"]["test"] == report["test"] and report["test"]["acc"] >= 0.90
-    assert meta["epoch"] == report["best_epoch"] == len(meta["history"]["losses"]["val"]) - 1
+@pytest.mark.parametrize("name", sorted(PRETRAINED))
+def test_every_packaged_checkpoint_carries_its_recipe_and_the_command_that_makes_it(name):
+    """One schema: the .pt metadata and the .json report are the same; the recipe is a registered one
+    as its profile runs it (so a changed registry fails here); the command rebuilds that recipe."""
+    import json
+    import shlex
+
+    from course_utils.pretrained import FOLDER
+    from course_utils.train import cli
+
+    model, meta = cu.load_pretrained(name)
+    report = json.loads((FOLDER / f"{name}.json").read_text())
+    assert (
+        report["recipe"] == meta["recipe"] and report["test"] == meta["test"] and report["run"] == meta["run"]
+    )
+    recipe = meta["recipe"]
+    registered = cu.RECIPES[recipe["name"]].for_profile(cu.get_profile(recipe["profile"], dry_run=False))
+    assert recipe == registered.as_dict()
+    assert (
+        meta["epoch"]
+        == meta["history"]["best_epoch"]
+        == max(
+            range(len(meta["history"]["metrics"]["val"])), key=meta["history"]["metrics"]["val"].__getitem__
+        )
+    )
+    assert len(meta["history"]["losses"]["val"]) == recipe["epochs"]
+    words = shlex.split(meta["run"]["command"])
+    assert (
+        words[:3] == ["python", "-m", "course_utils.train"]
+        and words[-1] == f"course_utils/checkpoints/{name}"
+    )
+    args = cli._parser().parse_args(words[3:])
+    assert (
+        args.seed == meta["seed"] and (args.split_seed or 0) == 0
+    )  # the unet pair shares its validation images
+    rebuilt = cli._recipe(args, cli._parser(), cu.get_profile(args.profile, dry_run=False))
+    assert rebuilt.as_dict() == recipe and args.precision == "fp32"
+    assert len(meta["normalization"]) == 2 and all(len(v) == 3 for v in meta["normalization"])
 
 
 @pytest.mark.real_data
@@ -52,21 +84,9 @@ def test_resnet14_checkpoint_accuracy_reproduces():
     """Re-evaluate on this machine: the stored test accuracy (measured on a GPU) must hold here."""
     model, meta = cu.load_pretrained("resnet14_cifar10")
     data = cu.load_cifar10(REAL_DATA)
-    acc = cu.evaluate(model, cu.make_loaders(data, 1000)["test"])["acc"]
-    assert abs(acc - meta["metrics"]["test"]["acc"]) <= 0.002  # a few images may flip between GPU and CPU
+    acc = cu.evaluate(model, cu.loaders.make_loaders(data, 1000)["test"])["acc"]
+    assert abs(acc - meta["test"]["acc"]) <= 0.002  # a few images may flip between GPU and CPU
     assert acc >= 0.90
-
-
-@pytest.mark.parametrize("name, seed", [("unet_pets", 0), ("unet_pets_seed1", 1)])
-def test_unet_checkpoint_metadata(name, seed):
-    model, meta = cu.load_pretrained(name)
-    report = meta["report"]
-    assert meta["arch"] == "unet" and meta["model_args"]["base_channels"] == 16
-    assert report["recipe"] == cu.recipes.UNET.as_dict()  # trained with the recipe as committed
-    assert meta["metrics"]["test"] == report["test"] and report["options"]["out"] == f"checkpoints/{name}"
-    assert meta["epoch"] == report["best_epoch"] and len(meta["history"]["losses"]["val"]) == 90
-    # the same validation images for both seeds (split seed 0), so validation can judge their ensemble
-    assert report["options"]["seed"] == seed and report["options"].get("split_seed", 0) in (None, 0)
 
 
 @pytest.mark.real_data
@@ -76,15 +96,15 @@ def test_unet_checkpoint_reproduces_on_real_data():
     model, meta = cu.load_pretrained("unet_pets")
     binary = cu.pets_binary(cu.load_pets(REAL_DATA))
     assert (binary.mean, binary.std) == meta["normalization"]
-    test = cu.make_loaders(binary, 16, eval_batch_size=50)["test"]
-    iou = cu.evaluate(model, test, metrics=[cu.BinaryIoU()])["iou"]
-    assert abs(iou - meta["metrics"]["test"]["iou"]) <= 0.002
-    tta = cu.evaluate(cu.FlipTTA(model, dense=True), test, metrics=[cu.BinaryIoU()])["iou"]
+    test = cu.loaders.make_loaders(binary, 16, eval_batch_size=50)["test"]
+    iou = cu.evaluate(model, test, metrics=[cu.metrics.BinaryIoU()])["iou"]
+    assert abs(iou - meta["test"]["iou"]) <= 0.002
+    tta = cu.evaluate(cu.FlipTTA(model, dense=True), test, metrics=[cu.metrics.BinaryIoU()])["iou"]
     assert tta >= 0.78  # notebook 06's self-check on this model
     second, meta2 = cu.load_pretrained("unet_pets_seed1")
     assert meta2["normalization"] == meta["normalization"]
-    pair = cu.FlipTTA(cu.Ensemble([model, second]), dense=True)
-    assert cu.evaluate(pair, test, metrics=[cu.BinaryIoU()])["iou"] >= 0.80  # notebook 06's ensemble
+    pair = cu.FlipTTA(cu.models.Ensemble([model, second]), dense=True)
+    assert cu.evaluate(pair, test, metrics=[cu.metrics.BinaryIoU()])["iou"] >= 0.80  # notebook 06's ensemble
 
 
 def test_cli_help_runs(monkeypatch, capsys):
@@ -130,7 +150,7 @@ def test_notebook_benchmark_merges_rows_and_finds_the_longest_cell(tmp_path):
 
     results = tmp_path / "RESULTS.md"
     results.write_text("# Results\n\nnotes\n")
-    from course_utils.run_notebooks import Run
+    from run_notebooks import Run
 
     run = Run(seconds=700.0, peak_mb=1000.0, notebook=nb)
     first = bench_notebooks.rows({"01_a.ipynb": run, "02_b.ipynb": run}, "day 1")

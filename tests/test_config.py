@@ -81,18 +81,19 @@ def test_fast_settings_follow_the_cpu_class(monkeypatch, capability, avx512_bf16
 
 def test_runtime_states_device_layout_and_precision(monkeypatch):
     import course_utils as cu
+    from course_utils.runtime import Runtime
 
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
     runtime = cu.runtime(config.get_profile("smoke", dry_run=True), "cpu")
-    assert (runtime.channels_last, runtime.amp, runtime.max_batches, runtime.max_train_batch) == (
+    assert (runtime.channels_last, runtime.precision, runtime.max_batches, runtime.max_train_batch) == (
         False,
-        False,
+        "fp32",
         2,
         32,
     )
     caps = "dry run: 2 batches per loader, training batches of at most 32"
     assert str(runtime) == f"cpu | float32 | contiguous | {caps}"
-    forced = cu.Runtime(torch.device("cpu"), channels_last=True)
+    forced = Runtime(torch.device("cpu"), channels_last=True)
     model = forced.model(torch.nn.Conv2d(3, 4, 3))
     assert model.weight.is_contiguous(memory_format=torch.channels_last)
 
@@ -107,15 +108,13 @@ def test_dry_run_caps_the_loaders_and_skips_the_self_checks(monkeypatch, capsys,
         and profile.max_batches == 2
         and profile.mnist_epochs == config.DRY_RUN_EPOCHS < config.PROFILES["full"].mnist_epochs
         and profile.small_data_seeds == config.PROFILES["full"].small_data_seeds  # epochs, batches shrink
-        and profile.resnet9_batch_size
-        == config.DRY_RUN_BATCH_SIZE
-        < config.PROFILES["full"].resnet9_batch_size
         and profile.max_train_batch == config.DRY_RUN_BATCH_SIZE
-        and profile.max_eval
-        == profile.small_data_val
-        == profile.resnet9_max_eval
-        == config.DRY_RUN_EVAL_IMAGES
+        and profile.max_eval == profile.small_data_val == config.DRY_RUN_EVAL_IMAGES
     )
+    # a recipe for a dry-run profile: at most two epochs and 50 validation images; the batch is capped
+    # by the runtime (below), the learning rate left as the profile states it
+    recipe = cu.RECIPES["resnet9"].for_profile(profile)
+    assert (recipe.epochs, recipe.max_eval, recipe.batch_size) == (config.DRY_RUN_EPOCHS, 50, 512)
     runtime = cu.runtime(profile, "cpu")
     loaders = runtime.loaders(cu.load_mnist(val_size=50), 512)  # a GPU's batch, asked on a dry run
     assert [len(loaders[k]) for k in ("train", "val", "test")] == [2, 1, 1]  # val/test: one batch of 1000
@@ -138,13 +137,30 @@ def test_self_check_passes_or_fails_loudly(capsys):
     assert "skipped (smoke profile" in capsys.readouterr().out
 
 
-def test_importing_the_package_first_lets_idle_threads_sleep_unless_the_user_says_otherwise():
+def test_importing_the_package_changes_no_process_setting_but_the_command_line_lets_threads_sleep(tmp_path):
+    """Process-wide settings come from explicit calls: an import sets nothing; the command line (which
+    must set OMP_WAIT_POLICY before torch loads) starts itself again with PASSIVE unless the user chose."""
     import os
     import subprocess
     import sys
 
-    code = "import os, course_utils; print(os.environ['OMP_WAIT_POLICY'])"
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    run = lambda env: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)  # noqa: E731
-    assert run(env).stdout.strip() == "PASSIVE"
-    assert run(env | {"OMP_WAIT_POLICY": "ACTIVE"}).stdout.strip() == "ACTIVE"
+    code = "import os, course_utils; print(os.environ.get('OMP_WAIT_POLICY'))"
+    imported = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert imported.stdout.strip() == "None"
+    probe = tmp_path / "sitecustomize.py"  # prints the policy the command line's process runs with
+    probe.write_text(
+        "import os, sys\n"
+        "if '--help' in sys.argv: print('policy', os.environ.get('OMP_WAIT_POLICY'), flush=True)\n"
+    )
+    command = [sys.executable, "-m", "course_utils.train", "--help"]
+
+    def policy(extra: dict) -> str:
+        run = subprocess.run(
+            command, env=env | {"PYTHONPATH": str(tmp_path)} | extra, capture_output=True, text=True
+        )
+        assert run.returncode == 0, run.stderr
+        return [line for line in run.stdout.splitlines() if line.startswith("policy")][-1]  # the last process
+
+    assert policy({}) == "policy PASSIVE"
+    assert policy({"OMP_WAIT_POLICY": "ACTIVE"}) == "policy ACTIVE"

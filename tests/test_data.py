@@ -71,7 +71,7 @@ def test_pet_breeds_labels_each_image_with_its_breed(tiny_data_dir):
 def test_truncated_archive_is_a_clear_error(tiny_data_dir):
     path = tiny_data_dir / "mnist.npz"
     path.write_bytes(path.read_bytes()[:5000])
-    with pytest.raises(cu.DatasetError, match="truncated or corrupt"):
+    with pytest.raises(cu.data.DatasetError, match="truncated or corrupt"):
         cu.load_mnist()
 
 
@@ -84,16 +84,16 @@ def test_wrong_shape_and_labels_are_clear_errors(tiny_data_dir):
         "y_test": np.zeros(5, np.uint8),
     }
     np.savez(tiny_data_dir / "mnist.npz", **arrays)
-    with pytest.raises(cu.DatasetError, match=r"shape \(N, 28, 28\)"):
+    with pytest.raises(cu.data.DatasetError, match=r"shape \(N, 28, 28\)"):
         cu.load_mnist(val_size=2)
     arrays["x_train"] = np.zeros((10, 28, 28), np.uint8)
     arrays["y_train"] = np.full(10, 12, np.uint8)
     np.savez(tiny_data_dir / "mnist.npz", **arrays)
-    with pytest.raises(cu.DatasetError, match=r"expected \[0, 9\]"):
+    with pytest.raises(cu.data.DatasetError, match=r"expected \[0, 9\]"):
         cu.load_mnist(val_size=2)
     del arrays["y_test"]
     np.savez(tiny_data_dir / "mnist.npz", **arrays)
-    with pytest.raises(cu.DatasetError, match="lacks the arrays"):
+    with pytest.raises(cu.data.DatasetError, match="lacks the arrays"):
         cu.load_mnist(val_size=2)
 
 
@@ -102,7 +102,7 @@ def test_pets_mask_values_are_checked(tiny_data_dir):
     arrays = dict(np.load(path))
     arrays["m_train"] = (arrays["m_train"] * 60).astype(np.uint8)  # what bilinear resizing + /255 breaks
     np.savez(path, **arrays)
-    with pytest.raises(cu.DatasetError, match="NEAREST"):
+    with pytest.raises(cu.data.DatasetError, match="NEAREST"):
         cu.load_pets(val_size=5)
 
 
@@ -116,7 +116,7 @@ def test_offline_error_names_the_setting(tmp_path, monkeypatch):
     import torchvision.datasets
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", NoNetwork)
-    with pytest.raises(cu.DatasetError) as err:
+    with pytest.raises(cu.data.DatasetError) as err:
         cu.load_mnist()
     message = str(err.value)
     assert "COURSE_DATA_DIR" in message and "mnist.npz" in message and "cifar10.npz" in message

@@ -182,7 +182,7 @@ def test_in_place_relu_after_the_layer_does_not_corrupt_the_map():
     [
         (lambda: cu.LeNet5(), "conv2", (1, 28, 28)),
         (lambda: cu.MiniVGGNet(in_channels=3, input_size=32), "conv22", (3, 32, 32)),
-        (lambda: cu.ResNet9(), "layer3", (3, 32, 32)),
+        (lambda: cu.models.ResNet9(), "layer3", (3, 32, 32)),
     ],
 )
 def test_course_models(build, layer, shape):
@@ -222,7 +222,7 @@ def test_errors_name_the_argument_and_the_fix():
     with pytest.raises(ValueError, match="score must be one of"):
         gradcam(model, "layer3", x, score="probability")
     with pytest.raises(ValueError, match="must be a classifier"):
-        saliency(cu.UNet(3, 1, base_channels=4), torch.randn(1, 3, 16, 16))
+        saliency(cu.models.UNet(3, 1, base_channels=4), torch.randn(1, 3, 16, 16))
 
 
 def test_mass_inside_and_pointing_on_small_maps():
@@ -238,7 +238,7 @@ def test_mass_inside_and_pointing_on_small_maps():
 
 def test_mask_errors():
     maps = torch.rand(2, 4, 4)
-    with pytest.raises(ValueError, match=r"cu.pet_mask\(y\)"):
+    with pytest.raises(ValueError, match=r"cu.data.pet_mask\(y\)"):
         mass_inside(maps, torch.randint(0, 3, (2, 4, 4)))  # a trimap, not a binary mask
     with pytest.raises(ValueError, match=r"masks.squeeze\(1\)"):
         pointing_hits(maps, torch.ones(2, 1, 4, 4))

@@ -102,14 +102,14 @@ def test_bad_input_is_explained():
 def test_classic_loader_matches_tensor_loader():
     split = make_split(10)
     mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
-    classic = next(iter(cu.classic_loader(split, mean, std, batch_size=10)))
+    classic = next(iter(cu.loaders.classic_loader(split, mean, std, batch_size=10)))
     fast = next(iter(cu.TensorLoader(split, 10, mean, std)))
     assert torch.allclose(classic[0], fast[0], atol=1e-5) and torch.equal(classic[1], fast[1])
 
 
 def test_make_loaders_caps_sizes(tiny_data_dir):
     d = cu.load_mnist(val_size=50)
-    loaders = cu.make_loaders(d, 32, eval_batch_size=25, max_train=100, max_eval=40)
+    loaders = cu.loaders.make_loaders(d, 32, eval_batch_size=25, max_train=100, max_eval=40)
     assert len(loaders["train"].dataset) == 100 and len(loaders["test"].dataset) == 40
     assert len(loaders["val"]) == 2
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import run_notebooks
 
-from course_utils import run_notebooks
 from tests.conftest import committed_notebook
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

@@ -44,7 +44,7 @@ def test_plot_confusion_labels():
 def test_show_segmentation_keeps_column_headers_with_row_titles():
     images = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
     masks = torch.randint(0, 2, (2, 16, 16))
-    fig = cu.show_segmentation(images, masks, masks, titles=["a: IoU 0.9", "b: IoU 0.1"])
+    fig = cu.plots.show_segmentation(images, masks, masks, titles=["a: IoU 0.9", "b: IoU 0.1"])
     axes = fig.axes
     assert [ax.get_title() for ax in axes[:3]] == ["image", "truth (grey: border)", "prediction"]
     assert axes[0].get_ylabel() == "a: IoU 0.9" and axes[3].get_ylabel() == "b: IoU 0.1"
@@ -53,6 +53,6 @@ def test_show_segmentation_keeps_column_headers_with_row_titles():
 def test_show_trimaps_has_a_colour_key():
     images = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
     trimaps = torch.randint(0, 3, (2, 16, 16))
-    fig = cu.show_trimaps(images, trimaps, titles=["Bengal", "Abyssinian"])
+    fig = cu.plots.show_trimaps(images, trimaps, titles=["Bengal", "Abyssinian"])
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == ["pet", "background", "border"] and len(fig.axes) == 4

@@ -10,6 +10,7 @@ import torch.nn as nn
 
 import course_utils as cu
 from course_utils import transfer
+from course_utils.runtime import Runtime
 
 
 def test_resize_images_keeps_uint8_labels_and_refuses_masks(tiny_data_dir):
@@ -30,7 +31,7 @@ def test_reset_classifier_follows_into_the_checkpoint(tmp_path):
     assert meta["normalization"][0][0] == pytest.approx(0.4915, abs=1e-3)
     model.reset_classifier(3)
     assert model(torch.randn(2, 3, 48, 48)).shape == (2, 3) and model.model_args["num_classes"] == 3
-    loaded, _ = cu.load_checkpoint(cu.save_checkpoint(tmp_path / "breeds.pt", model))
+    loaded, _ = cu.train.load_checkpoint(cu.train.save_checkpoint(tmp_path / "breeds.pt", model))
     assert torch.equal(loaded.fc.weight, model.fc.weight)
 
 
@@ -65,9 +66,11 @@ def test_param_groups_give_the_backbone_its_own_rate():
 @pytest.mark.parametrize("setting", transfer.SETTINGS)
 def test_each_setting_trains(tiny_data_dir, setting):
     breeds = transfer.resize_images(cu.pet_breeds(cu.load_pets(val_size=5)), 32)
-    runtime = cu.Runtime(torch.device("cpu"))
-    model, losses, accs = result = transfer.train_breed_classifier(setting, breeds, runtime, epochs=1, seed=0)
-    assert isinstance(model, cu.ResNet) and model.fc.out_features == 3 and len(losses["train"]) == 1
+    runtime = Runtime(torch.device("cpu"))
+    recipe = cu.RECIPES[f"breeds_{setting}"].replace(epochs=1)
+    result = cu.fit(recipe, breeds, runtime, progress=False)
+    model = result.model  # the plain network, the frozen one unwrapped
+    assert isinstance(model, cu.ResNet) and model.fc.out_features == 3 and result.history.epochs == 1
     if setting == "frozen":  # the backbone is the packaged one, untouched
         packaged, _ = cu.load_pretrained("resnet14_cifar10")
         assert torch.equal(model.layer2[0].conv1.weight, packaged.layer2[0].conv1.weight)

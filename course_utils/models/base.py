@@ -15,6 +15,8 @@ import inspect
 
 import torch.nn as nn
 
+__all__ = ["CourseModel"]
+
 
 def _plain(value):
     """Arguments as plain data: tuples become lists, a registered building block its name."""

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 
 from .base import CourseModel
 
+__all__ = ["ConvClassifier", "LeNet5", "MiniVGGNet", "conv_output_size"]
+
 Layers = tuple[int, int, int, int | None, int, int, int]
 
 

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 
 from .base import CourseModel
 
+__all__ = ["BLOCKS", "PlainBlock", "ResNet", "ResNet9", "ResidualBlock", "conv3x3"]
+
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
     """3x3 convolution with padding 1 and no bias (a batch-norm follows it)."""

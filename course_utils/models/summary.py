@@ -8,6 +8,8 @@ import torch.nn as nn
 
 from .._memory import release_memory
 
+__all__ = ["count_parameters", "gradient_norms", "summary"]
+
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """The number of scalar parameters of ``model``; with ``trainable_only=True``, only those with

@@ -7,6 +7,8 @@ import torch.nn as nn
 
 from .base import CourseModel
 
+__all__ = ["UNet"]
+
 
 def _double_conv(in_channels: int, out_channels: int, batch_norm: bool = False) -> nn.Sequential:
     """Two 3x3 convolutions (padding 1, size kept), each followed by (batch-norm and) ReLU."""

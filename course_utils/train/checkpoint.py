@@ -1,13 +1,17 @@
-"""Checkpoints that say what they hold: weights, the model's name and ``model_args``, metrics, versions.
+"""Checkpoints that say what they hold, in one schema: the weights, and beside them the model's name and
+``model_args``, the recipe (its name, profile and every value), the seed, the normalisation statistics
+the inputs need, the history, the test result, how the run was made, and the versions.
 
 Every course model records its constructor arguments (``model.model_args``), so any course model can
 be saved however it was built, and :func:`load_checkpoint` rebuilds it (as nanoGPT's checkpoints
-carry ``model_args``). Files are written atomically and read with ``torch.load(weights_only=True)``,
-which refuses to run code hidden in a file.
+carry ``model_args``). :func:`save_checkpoint` writes ``NAME.pt`` and, with ``report=True``, the same
+metadata as ``NAME.json`` (the report a reader opens without torch). Files are written atomically and
+read with ``torch.load(weights_only=True)``, which refuses to run code hidden in a file.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from datetime import datetime, timezone
@@ -22,7 +26,10 @@ from ..models import MODELS, build_model, model_name
 
 __all__ = ["CheckpointError", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
 
-FORMAT_VERSION = 2  # 1: "arch_kwargs" as passed to build_model; 2: "model_args", defaults filled in
+# 1: "arch_kwargs" as passed to build_model; 2: "model_args", defaults filled in; 3: recipe, seed,
+# normalization, test and run in the metadata, the same metadata in the JSON report
+FORMAT_VERSION = 3
+META_KEYS = ("recipe", "seed", "normalization", "history", "test", "run")
 _PLAIN_TYPES = (str, int, float, bool, type(None))
 
 
@@ -75,14 +82,22 @@ def save_checkpoint(
     path: str | os.PathLike,
     model: nn.Module,
     *,
-    epoch: int | None = None,
-    metrics: dict | None = None,
+    recipe: dict | None = None,
+    seed: int | None = None,
+    normalization: tuple | None = None,
     history: dict | None = None,
-    extra: dict | None = None,
+    test: dict | None = None,
+    run: dict | None = None,
+    report: bool = False,
 ) -> Path:
-    """Save ``model``'s weights, its registry name and ``model_args`` to ``path``; return the path.
+    """Save ``model``'s weights with the metadata of the module doc to ``path``; return the path.
 
-    The write is atomic: on any failure (a read-only folder, a full disk) a :class:`CheckpointError`
+    ``recipe``: ``Recipe.as_dict()`` (name, profile, values); ``normalization``: the (mean, std) the
+    inputs were normalised with; ``history``: ``History.as_dict()``; ``test``: the test metrics,
+    measured once; ``run``: how the run was made (the command that reproduces it, device, time).
+    ``report``: also write the metadata as JSON beside it (``path`` with ``.json``).
+
+    The writes are atomic: on any failure (a read-only folder, a full disk) a :class:`CheckpointError`
     names the path, and a file already there is left intact.
     """
     path = Path(path)
@@ -90,21 +105,28 @@ def save_checkpoint(
         arch = model_name(model)
     except ValueError as err:
         raise CheckpointError(f"Cannot save {path}: {err}") from err
+    history = history or {}
     meta = {
         "format": FORMAT_VERSION,
         "arch": arch,
         "model_args": model.model_args,
-        "epoch": epoch,
-        "metrics": metrics or {},
-        "history": history or {},
+        "recipe": recipe,
+        "seed": seed,
+        "normalization": [list(values) for values in normalization] if normalization else None,
+        "epoch": history.get("best_epoch"),
+        "history": history,
+        "test": test,
+        "run": run,
         "versions": _library_versions(),
         "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "extra": extra or {},
     }
     _check_plain(meta, "metadata")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     try:
         atomic_write(path, lambda file: torch.save({"meta": meta, "state_dict": state}, file))
+        if report:
+            text = json.dumps(meta, indent=1).encode()
+            atomic_write(path.with_suffix(".json"), lambda file: file.write(text))
     except OSError as err:
         raise CheckpointError(
             f"Cannot write the checkpoint {path}: {err.strerror or err}. Choose a folder you can write to; "
@@ -127,6 +149,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     meta = ckpt["meta"]
     if "model_args" not in meta:  # format 1 stored the arguments as passed
         meta["model_args"] = _complete_args(meta["arch"], meta.pop("arch_kwargs", {}))
+    for key in META_KEYS:  # formats 1 and 2 did not record these
+        meta.setdefault(key, None)
     return ckpt
 
 

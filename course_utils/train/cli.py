@@ -1,15 +1,20 @@
-"""``python -m course_utils.train``: train a course model from the shell with the course's own code.
+"""``python -m course_utils.train``: run a named recipe of the course from the shell, with the course's
+own :func:`~course_utils.train.fit.fit`.
 
-A recipe from ``course_utils/recipes.py`` sets every hyper-parameter; options override them::
+A recipe of ``course_utils.recipes.RECIPES`` sets every hyper-parameter, for a profile (default ``full``:
+the recipe as published); options override values, and a changed --batch-size without --lr scales the
+learning rate with it (the batch-size rule of ``course_utils.recipes``)::
 
     python -m course_utils.train --recipe resnet14 --out checkpoints/resnet14_cifar10
-    python -m course_utils.train --recipe unet --epochs 30 --out runs/unet_pets
+    python -m course_utils.train --recipe unet_pets --profile cpu --out runs/unet_pets
     python -m course_utils.train --model lenet5 --data mnist --epochs 2 --optimizer adam --lr 0.003 \\
         --out runs/lenet
 
-It writes ``OUT.pt`` (checkpoint of the best validation epoch) and ``OUT.json`` (history, the recipe
-and the test metrics, measured once at the end). An invalid option, missing data or a diverging loss
-ends with a one-line message and a non-zero exit status, and writes nothing.
+The runtime is the lessons' (``cu.runtime``): --precision, --channels-last and --compile override it,
+and ``COURSE_DRY_RUN=1`` caps the run as it caps the notebooks. It writes ``OUT.pt`` (the best
+validation epoch's weights) and ``OUT.json`` (the same metadata: recipe, history, the test metrics
+measured once at the end, and the command that reproduces the run). An invalid option, missing data
+or a diverging loss ends with a one-line message and a non-zero exit status, and writes nothing.
 
 Under torchrun it trains one model in N processes with DistributedDataParallel (gloo on the CPU,
 nccl with one GPU per process), each on its shard of the data; --batch-size stays the global batch::
@@ -20,31 +25,32 @@ nccl with one GPU per process), each on its shard of the data; --batch-size stay
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
+import platform
+import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-from .._io import atomic_write
-from ..config import get_device, seed_everything
-from ..data import DatasetError, load_cifar10, load_mnist, load_pets, pets_binary
-from ..loaders import Augment, make_loaders
-from ..models import MODELS, build_model
-from ..recipes import OPTIMIZERS, RECIPES, SCHEDULES, Recipe, make_optimizer, make_scheduler
+from ..config import PROFILES, cpu_capability, get_device, get_profile
+from ..data import DatasetError
+from ..loaders import Augment
+from ..models import MODELS
+from ..optim import OPTIMIZERS, make_optimizer
+from ..recipes import DATA, RECIPES, SCHEDULES, Recipe, load_data
+from ..runtime import PRECISIONS, configure_process, runtime
 from . import distributed
-from .checkpoint import CheckpointError, save_checkpoint
-from .loop import TrainingDiverged, evaluate, train_val_model
+from .checkpoint import CheckpointError
+from .fit import fit
+from .loop import TrainingDiverged, evaluate
 
-DATASETS = {
-    "mnist": load_mnist,
-    "cifar10": load_cifar10,
-    "pets": lambda data_dir, val_size, seed: pets_binary(load_pets(data_dir, val_size, seed)),
-}
-VAL_SIZES = {"mnist": 5000, "cifar10": 5000, "pets": 50}
+__all__ = ["main"]
+
+PROG = "python -m course_utils.train"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,20 +60,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="python -m course_utils.train",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--recipe", choices=sorted(RECIPES), help="start from a recipe of course_utils.recipes")
-    p.add_argument("--model", choices=sorted(MODELS))
-    p.add_argument("--data", choices=sorted(DATASETS))
+    p = _Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--recipe", choices=sorted(RECIPES), help="a named recipe of course_utils.recipes")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="full", help="default: full")
+    p.add_argument("--model", choices=sorted(MODELS), help="without --recipe: the model to train")
+    p.add_argument("--data", choices=DATA, help="without --recipe: the data to train on")
     p.add_argument("--epochs", type=int)
     p.add_argument(
         "--batch-size",
         type=int,
-        help="the global batch: under torchrun each of the N processes takes batch-size / N images per "
-        "step (it must divide evenly), so the recipe's learning rate still applies",
+        help="the global batch (without --lr, the learning rate follows it linearly): under torchrun each "
+        "of the N processes takes batch-size / N images per step (it must divide evenly)",
     )
     p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--lr", type=float, help="learning rate (the peak with a schedule)")
@@ -82,8 +85,16 @@ def _parser() -> argparse.ArgumentParser:
         "--val-size", type=int, help="validation images carved from train (default: 5000; pets 50)"
     )
     p.add_argument("--max-train", type=int, help="use only the first N training images")
-    p.add_argument("--amp", action="store_true", help="bf16 autocast (see course_utils.fast_bf16)")
-    p.add_argument("--channels-last", action="store_true", help="channels_last memory layout")
+    p.add_argument(
+        "--precision", choices=("auto", *PRECISIONS), default="auto",
+        help="auto (default): bf16 where it is fast, fp16 with a gradient scaler on GPUs without bf16, "
+        "fp32 elsewhere",
+    )  # fmt: skip
+    p.add_argument(
+        "--channels-last", action=argparse.BooleanOptionalAction, default=None,
+        help="channels_last memory layout (default: where it is fast)",
+    )  # fmt: skip
+    p.add_argument("--compile", action="store_true", help="train a torch.compile'd model")
     p.add_argument(
         "--sync-bn",
         action="store_true",
@@ -104,26 +115,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _recipe(args: argparse.Namespace, p: argparse.ArgumentParser) -> Recipe:
-    """The recipe named by ``--recipe`` (or a plain one), with the options given on the command line."""
-    base = RECIPES.get(args.recipe)
-    if base is None:
+def _recipe(args: argparse.Namespace, p: argparse.ArgumentParser, profile) -> Recipe:
+    """The recipe named by ``--recipe`` for the profile (or a plain one), with the options given."""
+    if args.recipe is None:
         missing = [f"--{k}" for k in ("model", "data", "epochs") if getattr(args, k) is None]
         if missing:
             p.error(f"without --recipe, give {', '.join(missing)}")
-        base = Recipe(
-            model=args.model,
-            model_args={},
-            data=args.data,
-            epochs=1,
-            batch_size=128,
-            optimizer="sgd",
-            lr=0.01,
-        )
+        base = Recipe(name="custom", model=args.model, data=args.data, epochs=1, batch_size=128,
+                      optimizer="sgd", lr=0.01).for_profile(profile)  # fmt: skip
+    elif args.model or args.data:
+        p.error(f"--recipe {args.recipe} names its model and data; leave out --model and --data")
+    else:
+        base = RECIPES[args.recipe].for_profile(profile)
     changes = {
         key: getattr(args, key)
         for key in ("model", "data", "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay")
-        + ("schedule", "label_smoothing")
+        + ("schedule", "label_smoothing", "max_train")
         if getattr(args, key) is not None
     }
     if args.augment is False:
@@ -133,31 +140,18 @@ def _recipe(args: argparse.Namespace, p: argparse.ArgumentParser) -> Recipe:
     for name in ("lr", "momentum", "weight_decay", "label_smoothing"):
         if name in changes and not math.isfinite(changes[name]):
             p.error(f"--{name.replace('_', '-')} must be a finite number, got {changes[name]}")
+    if args.val_size is not None and args.val_size <= 0:
+        p.error(f"--val-size must be a positive whole number, got {args.val_size}")
     try:
-        recipe = base.replace(**changes)
+        recipe = base.adjusted(**changes)
         probe = [torch.zeros(1, requires_grad=True)]  # checks lr, momentum, weight decay before any work
         make_optimizer(recipe.optimizer, probe, recipe.lr, recipe.momentum, recipe.weight_decay)
     except ValueError as err:
         p.error(str(err))
-    for name in ("val_size", "max_train"):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            p.error(f"--{name.replace('_', '-')} must be a positive whole number, got {value}")
     return recipe
 
 
-def _model_args(recipe: Recipe, data) -> dict:
-    """The recipe's model arguments plus what the data decides (channels, classes, input size)."""
-    channels, size = data.image_shape[0], data.image_shape[1]
-    if recipe.model == "unet":
-        return {"in_channels": channels, "out_channels": 1} | recipe.model_args
-    args = {"num_classes": data.num_classes, "in_channels": channels}
-    if recipe.model in ("lenet5", "minivgg"):
-        args["input_size"] = size
-    return args | recipe.model_args
-
-
-def train(args: argparse.Namespace, recipe: Recipe) -> dict:
+def train(args: argparse.Namespace, recipe: Recipe, profile, argv: list[str]) -> dict:
     """Train ``recipe`` as the parsed options say; write the checkpoint and the JSON report.
 
     Started by torchrun, every process runs this: one DistributedDataParallel model, each process on
@@ -167,119 +161,78 @@ def train(args: argparse.Namespace, recipe: Recipe) -> dict:
     launch = distributed.launch_from_environment()
     device = get_device(args.device)
     if launch is None:
-        return _train(args, recipe, device, None)
+        return _train(args, recipe, profile, device, None, argv)
     device = distributed.setup(launch, device)
     try:
-        return _train(args, recipe, device, launch)
+        return _train(args, recipe, profile, device, replace(launch, sync_bn=args.sync_bn), argv)
     finally:
         distributed.teardown()
 
 
-def _train(args, recipe: Recipe, device: torch.device, launch: distributed.Launch | None) -> dict:
+def _train(args, recipe: Recipe, profile, device, launch, argv: list[str]) -> dict:
     """The run itself, in one process (``launch`` None) or in each process of a torchrun launch."""
     main_process = launch is None or launch.is_main
-    seed_everything(args.seed)
-    data = _load_data(args, recipe.data)
-    model = build_model(recipe.model, **_model_args(recipe, data))
-    layout = torch.channels_last if args.channels_last else torch.contiguous_format
-    model = model.to(device, memory_format=layout)
-    world_size = 1 if launch is None else launch.world_size
-    loaders = make_loaders(
-        data,
-        distributed.per_process_batch(recipe.batch_size, world_size),
-        eval_batch_size=50 if recipe.data == "pets" else 1000,
-        augment=recipe.augment,
-        device=device,
-        seed=args.seed,
-        max_train=args.max_train,
-        channels_last=args.channels_last,
-        shard=None if launch is None else launch.shard,
+    split_seed = args.seed if args.split_seed is None else args.split_seed
+    data = load_data(recipe, args.data_dir, args.val_size, seed=split_seed)
+    rt = runtime(
+        profile, device, precision=args.precision, channels_last=args.channels_last, compile=args.compile
     )
-    replicas = None
-    if launch is not None:
-        distributed.check_same_steps(loaders["train"])
-        model = distributed.wrap(model, device, sync_bn=args.sync_bn)
-        replicas = distributed.Replicas()
-    optimizer = make_optimizer(
-        recipe.optimizer, model.parameters(), recipe.lr, recipe.momentum, recipe.weight_decay
-    )
-    scheduler = make_scheduler(recipe, optimizer, len(loaders["train"]))
-    criterion, metric = recipe.criterion(), recipe.metric()
     if main_process:
-        print(
-            f"{recipe.model} on {data} | device {device} | "
-            f"{sum(p.numel() for p in model.parameters()):,} parameters" + _processes(launch, recipe)
-        )
+        first = f"{recipe.name} ({recipe.profile} profile) on {data} | {rt}"
+        print(first + _processes(launch, recipe, device))
     tic = time.perf_counter()
-    model, _, _ = result = train_val_model(
-        model, criterion, optimizer, loaders, recipe.epochs, scheduler,
-        log_interval=None if main_process else 0, step="batch" if scheduler is not None else None,
-        metric=metric, amp=args.amp, progress=not args.quiet and main_process, replicas=replicas,
+    result = fit(
+        recipe, data, rt, seed=args.seed, log_interval=None if main_process else 0,
+        progress=not args.quiet and main_process, launch=launch,
     )  # fmt: skip
     train_seconds = time.perf_counter() - tic
+    sync = [] if launch is None else [distributed.DDPSync()]
+    model = sync[0].eval_model(result.model) if sync else result.model
     test = evaluate(
-        model if replicas is None else replicas.for_eval(model), loaders["test"], criterion, [metric],
-        amp=args.amp, reduce=None if replicas is None else replicas.reduce,
+        model, result.loaders["test"], recipe.make_criterion(), [recipe.make_metric()],
+        precision=rt.precision, callbacks=sync,
     )  # fmt: skip
-    history = result.history.as_dict()
-    report = {
-        "recipe": recipe.as_dict(),
-        "options": vars(args) | {"recipe": args.recipe},
+    run = {
+        "command": " ".join([PROG, *map(shlex.quote, argv)]),
         "device": str(device),
-        "processes": world_size,
+        "runtime": str(rt),
+        "processes": 1 if launch is None else launch.world_size,
         "train_seconds": round(train_seconds, 1),
-        "test": test,
-        "best_epoch": history["best_epoch"],
-        "history": history,
+        "machine": f"{platform.processor() or platform.machine()}, {cpu_capability()} kernels",
+        "split_seed": split_seed,
     }
     if main_process:
-        _write(Path(args.out), distributed.unwrap(model), report, metric.name)
-    return report
+        out = Path(args.out)
+        result.save(out.with_suffix(".pt"), test=test, run=run, report=True)
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items())
+        print(f"test {shown} | trained in {train_seconds:.0f} s | wrote {out.with_suffix('.pt')} and .json")
+    return {"recipe": recipe.as_dict(), "history": result.history.as_dict(), "test": test, "run": run}
 
 
-def _load_data(args, name: str):
-    """The dataset ``name`` with ``--val-size`` validation images chosen by ``--split-seed``."""
-    val_size = args.val_size or VAL_SIZES[name]
-    split_seed = args.seed if args.split_seed is None else args.split_seed
-    return DATASETS[name](args.data_dir, val_size=val_size, seed=split_seed)
-
-
-def _processes(launch: distributed.Launch | None, recipe: Recipe) -> str:
+def _processes(launch: distributed.Launch | None, recipe: Recipe, device: torch.device) -> str:
     """`` | N processes (backend), batch B = N x b`` for the first line of a torchrun run."""
     if launch is None:
         return ""
     share = recipe.batch_size // launch.world_size
+    backend = "nccl" if device.type == "cuda" else "gloo"  # as distributed.setup chooses
     return (
-        f" | {launch.world_size} processes ({torch.distributed.get_backend()}), global batch "
+        f" | {launch.world_size} processes ({backend}), global batch "
         f"{recipe.batch_size} = {launch.world_size} x {share}"
     )
 
 
-def _write(out: Path, model: torch.nn.Module, report: dict, metric_name: str) -> None:
-    """``OUT.pt`` (the plain model's weights and metadata) and ``OUT.json`` (the report), then say so."""
-    history, test = report["history"], report["test"]
-    save_checkpoint(
-        out.with_suffix(".pt"),
-        model,
-        epoch=history["best_epoch"],
-        metrics={"test": test, f"val_{metric_name}": history["best_val"]},
-        history=history,
-        extra={"recipe": report["recipe"], "options": report["options"]},
-    )
-    atomic_write(out.with_suffix(".json"), lambda f: f.write(json.dumps(report, indent=1).encode()))
-    shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items())
-    print(
-        f"test {shown} | trained in {report['train_seconds']:.0f} s | "
-        f"wrote {out.with_suffix('.pt')} and {out.with_suffix('.json')}"
-    )
-
-
 def main(argv=None) -> dict:
+    argv = list(sys.argv[1:] if argv is None else argv)
     p = _parser()
     args = p.parse_args(argv)
-    recipe = _recipe(args, p)
     try:
-        return train(args, recipe)
+        profile = get_profile(args.profile)
+    except ValueError as err:
+        p.error(str(err))
+    recipe = _recipe(args, p, profile)
+    configure_process()
+    try:
+        return train(args, recipe, profile, argv)
     except (ValueError, DatasetError, TrainingDiverged, CheckpointError) as err:
         rank, world_size = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")  # set by torchrun
         where = f" (rank {rank} of {world_size})" if rank is not None and world_size is not None else ""

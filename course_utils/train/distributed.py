@@ -12,9 +12,9 @@ with ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` in its environment. PyTorch doe
   number of steps per epoch (DDP all-reduces the gradients at each one);
 - :func:`wrap` puts the model in DistributedDataParallel (with SyncBatchNorm when asked), and
   :func:`unwrap` gives the plain model back (what a checkpoint holds);
-- :class:`Replicas` is what :func:`~course_utils.train.loop.train_val_model` needs from the other
-  processes: the all-reduce of an epoch's sums (:func:`all_reduce_sums`), so that every process
-  records the global history, and the model every process evaluates its shard with.
+- :class:`DDPSync` is the callback that :func:`~course_utils.train.fit.fit` attaches: the all-reduce of
+  an epoch's sums (:func:`all_reduce_sums`), so that every process records the global history, and
+  the model every process evaluates its shard with. The loop itself knows nothing of processes.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
+from .callbacks import Callback
+
 __all__ = [
+    "DDPSync",
     "Launch",
-    "Replicas",
     "all_reduce_sums",
     "broadcast_buffers",
     "check_same_steps",
@@ -50,6 +52,7 @@ class Launch:
     rank: int  # 0 .. world_size - 1, over all machines
     local_rank: int  # on this machine: the GPU it takes
     world_size: int  # the number of processes
+    sync_bn: bool = False  # batch-norm over the global batch (SyncBatchNorm, GPUs only); see wrap()
 
     @property
     def is_main(self) -> bool:
@@ -210,22 +213,21 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
-class Replicas:
-    """How the processes of one DDP run combine, for ``train_val_model(..., replicas=Replicas())``.
+class DDPSync(Callback):
+    """The callback that makes the processes of one DDP run act as one run (attach it to ``fit`` or
+    ``train_val_model``):
 
-    - :meth:`reduce`: an epoch's sums, all-reduced (:func:`all_reduce_sums`): the history is the
+    - :meth:`reduce_sums`: an epoch's sums, all-reduced (:func:`all_reduce_sums`): the history is the
       global one, and the same on every process;
-    - :meth:`for_eval`: the plain model with rank 0's buffers, which every process evaluates its
+    - :meth:`eval_model`: the plain model with rank 0's buffers, which every process evaluates its
       shard of the validation or test split with (no collective per batch, so the shards may differ
       by one batch); the sums are then all-reduced.
     """
 
-    @staticmethod
-    def reduce(sums: torch.Tensor) -> torch.Tensor:
+    def reduce_sums(self, sums: torch.Tensor) -> torch.Tensor:
         return all_reduce_sums(sums)
 
-    @staticmethod
-    def for_eval(model: nn.Module) -> nn.Module:
+    def eval_model(self, model: nn.Module) -> nn.Module:
         plain = unwrap(model)
         broadcast_buffers(plain)
         return plain

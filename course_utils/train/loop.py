@@ -10,7 +10,11 @@
   looked at);
 - a loss that becomes NaN or infinite stops training with :class:`TrainingDiverged`, and the model
   gets back its best weights so far, or its starting weights if no epoch finished;
-- Ctrl-C (or the notebook's stop button) returns early with the best weights so far.
+- Ctrl-C (or the notebook's stop button) returns early with the best weights so far;
+- ``precision`` is ``"fp32"``, ``"bf16"`` (autocast) or ``"fp16"`` (autocast, and a gradient scaler
+  when training): pass ``runtime.precision``;
+- what a run needs beyond the loop (memory handed back, several processes' sums combined, every
+  step's loss) comes as callbacks (:mod:`.callbacks`).
 
 Notebook 02 writes the same loop out by hand and checks that both give the same history.
 """
@@ -29,6 +33,7 @@ from tqdm.auto import tqdm
 
 from .._memory import release_memory
 from ..metrics import Accuracy
+from .callbacks import Callback, ReleaseMemory
 
 __all__ = [
     "History",
@@ -56,6 +61,7 @@ class History:
     losses: dict[str, list[float]] = field(default_factory=lambda: {"train": [], "val": []})
     metrics: dict[str, list[float]] = field(default_factory=lambda: {"train": [], "val": []})
     epoch_times: list[float] = field(default_factory=list)  # seconds, train + validation
+    train_times: list[float] = field(default_factory=list)  # seconds, the training pass alone
     lrs: list[float] = field(default_factory=list)  # learning rate at the end of each epoch
     best_epoch: int | None = None  # 0-based
     best_val: float | None = None  # the validation metric at best_epoch
@@ -65,12 +71,14 @@ class History:
     def epochs(self) -> int:
         return len(self.epoch_times)
 
-    def record(self, train: dict, val: dict, seconds: float, lr: float) -> bool:
-        """Append one epoch; return True when its validation metric is the best so far."""
+    def record(self, train: dict, val: dict, seconds: tuple[float, float], lr: float) -> bool:
+        """Append one epoch (``seconds``: training pass, whole epoch); return True when its validation
+        metric is the best so far."""
         for phase, values in (("train", train), ("val", val)):
             self.losses[phase].append(values["loss"])
             self.metrics[phase].append(values[self.metric_name])
-        self.epoch_times.append(seconds)
+        self.train_times.append(seconds[0])
+        self.epoch_times.append(seconds[1])
         self.lrs.append(lr)
         if self.best_val is None or val[self.metric_name] > self.best_val:
             self.best_epoch, self.best_val = self.epochs - 1, val[self.metric_name]
@@ -109,9 +117,15 @@ def _model_device(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
-def _autocast(device: torch.device, amp: bool):
-    """bf16 autocast when ``amp`` (bf16 needs no loss scaling); see :func:`course_utils.fast_bf16`."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16) if amp else nullcontext()
+_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _autocast(device: torch.device, precision: str):
+    """Autocast for ``precision`` "bf16" or "fp16"; nothing for "fp32" (see
+    :func:`course_utils.runtime.auto_precision`)."""
+    if precision not in ("fp32", *_AUTOCAST):
+        raise ValueError(f"precision must be fp32, bf16 or fp16 (pass runtime.precision), got {precision!r}.")
+    return torch.autocast(device.type, dtype=_AUTOCAST[precision]) if precision != "fp32" else nullcontext()
 
 
 def _check_classes(outputs: torch.Tensor, targets: torch.Tensor) -> None:
@@ -133,26 +147,27 @@ def run_epoch(
     optimizer: torch.optim.Optimizer | None = None,
     scheduler=None,
     *,
-    amp: bool = False,
+    precision: str = "fp32",
+    scaler: torch.amp.GradScaler | None = None,
     progress: bool = False,
     desc: str = "epoch",
-    step_losses: list[float] | None = None,
-    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> dict[str, float]:
     """One pass over ``loader`` on the model's device: trains when an ``optimizer`` is given (and steps
-    ``scheduler`` after every optimizer step), else evaluates without gradients. ``step_losses``, a
-    list, receives the loss of every step (the fine-grained curve of a short run).
+    ``scheduler`` after every optimizer step), else evaluates without gradients. ``precision`` "fp16"
+    trains through ``scaler`` (a ``torch.amp.GradScaler``); ``callbacks`` see every step's loss and
+    combine the epoch's sums with other processes' (:mod:`.callbacks`).
 
     Returns ``{"loss": mean loss, <metric.name>: value, ...}``. Raises :class:`TrainingDiverged` on a
     NaN or infinite loss, and ValueError for a loader without batches.
-
-    ``reduce``: how the sums of this pass combine with those of other processes (each process holding
-    a shard of the data): given this process's float64 sums ``[loss x images, images, metric num,
-    metric den, ...]`` (shape (2 + 2 * len(metrics),)), it returns the totals, e.g.
-    :func:`course_utils.train.distributed.all_reduce_sums`. None: this process's own sums.
     """
     device = _model_device(model)
     training = optimizer is not None
+    if training and precision == "fp16" and scaler is None:
+        raise ValueError(
+            "precision='fp16' trains with a gradient scaler: pass scaler=torch.amp.GradScaler(device.type) "
+            "(train_val_model and fit make one), or use precision='bf16' or 'fp32'."
+        )
     model.train(training)
     check_every = 1 if device.type == "cpu" else 25  # checking the loss forces a GPU sync
     loss_sum, seen = torch.zeros((), device=device), 0
@@ -162,7 +177,7 @@ def run_epoch(
             tqdm(loader, desc=desc, leave=False, disable=not progress, mininterval=1)
         ):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with _autocast(device, amp):
+            with _autocast(device, precision):
                 outputs = model(x)
                 if step == 0:
                     _check_classes(outputs, y)
@@ -173,23 +188,28 @@ def run_epoch(
                         f"The loss became {loss.item()} at step {step} of {desc}. {ADVICE}"
                     )
                 loss_sum += loss.detach().float() * len(x)
-                if step_losses is not None:
-                    step_losses.append(loss.item())
             seen += len(x)
             if training:
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:  # fp16: the loss scaled up so that small gradients do not round to zero
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
                 if scheduler is not None:
                     scheduler.step()
+                for callback in callbacks:
+                    callback.after_step(loss)
             with torch.no_grad():
                 for pair, metric in zip(sums, metrics, strict=True):
                     num, den = metric(outputs.float(), y)
                     pair[0] += num
                     pair[1] += den
     loss_total = loss_sum.item()
-    if reduce is not None:
-        loss_total, seen, sums = _reduced(reduce, loss_total, seen, sums)
+    if callbacks:
+        loss_total, seen, sums = _reduced(callbacks, loss_total, seen, sums)
     if seen == 0:
         raise ValueError(
             f"The loader of {desc} yielded no batches: it is empty. Check the split and its max_train / "
@@ -203,12 +223,16 @@ def run_epoch(
     return result
 
 
-def _reduced(reduce: Callable, loss_total: float, seen: int, sums: list) -> tuple[float, int, list]:
-    """The epoch's sums after ``reduce`` (see :func:`run_epoch`), in the shapes the epoch keeps them."""
-    mine = torch.tensor(
+def _reduced(
+    callbacks: Sequence[Callback], loss_total: float, seen: int, sums: list
+) -> tuple[float, int, list]:
+    """The epoch's sums after each callback's ``reduce_sums``, in the shapes the epoch keeps them."""
+    totals = torch.tensor(
         [loss_total, seen] + [float(value) for pair in sums for value in pair], dtype=torch.float64
     )
-    totals = reduce(mine).tolist()
+    for callback in callbacks:
+        totals = callback.reduce_sums(totals)
+    totals = totals.tolist()
     return totals[0], int(totals[1]), [totals[i : i + 2] for i in range(2, len(totals), 2)]
 
 
@@ -217,24 +241,26 @@ def evaluate(
     loader: Iterable,
     criterion: Callable | None = None,
     metrics: Sequence[Callable] = (Accuracy(),),
-    amp: bool = False,
-    reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    precision: str = "fp32",
+    callbacks: Sequence[Callback] = (),
 ) -> dict[str, float]:
     """Loss (when ``criterion`` is given) and ``metrics`` of ``model`` over ``loader``, in eval mode.
-    ``reduce``: sums across processes (see :func:`run_epoch`)."""
+    ``callbacks``: e.g. the sums of several processes combined (see :func:`run_epoch`)."""
     release_memory()  # what earlier work freed goes back to the system before this pass's peak
-    return run_epoch(model, loader, criterion, metrics, amp=amp, desc="evaluation", reduce=reduce)
+    return run_epoch(
+        model, loader, criterion, metrics, precision=precision, desc="evaluation", callbacks=callbacks
+    )
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: Iterable, amp: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(model: nn.Module, loader: Iterable, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
     """All outputs (float32) and targets of ``loader``, on the CPU, in eval mode."""
     device = _model_device(model)
     model.eval()
     release_memory()
     outputs, targets = [], []
     for x, y in loader:
-        with _autocast(device, amp):
+        with _autocast(device, precision):
             outputs.append(model(x.to(device)).float().cpu())
         targets.append(y.cpu())
     if not outputs:
@@ -276,9 +302,9 @@ def train_val_model(
     *,
     step: str | None = None,
     metric: Callable | None = None,
-    amp: bool = False,
+    precision: str = "fp32",
     progress: bool = True,
-    replicas=None,
+    callbacks: Sequence[Callback] = (ReleaseMemory(),),
 ) -> TrainResult:
     """Train ``model`` on ``dataloaders["train"]``, validate on ``dataloaders["val"]`` every epoch,
     and return it holding the weights of its best validation epoch.
@@ -286,45 +312,45 @@ def train_val_model(
     - ``scheduler`` with ``step="batch" | "epoch" | "val_loss"``: when it steps (see the module doc).
     - ``log_interval``: print a summary line every that many epochs (None: every epoch, 0: never).
     - ``metric``: a :mod:`course_utils.metrics` callable (default: accuracy); the highest validation
-      value selects the epoch. ``amp``: bf16 autocast. ``progress``: tqdm bars.
-    - ``replicas``: when several processes train one model (DistributedDataParallel, each with its
-      shard of every loader), how they combine: ``replicas.reduce`` sums each epoch's losses and
-      metrics over the processes, and ``replicas.for_eval(model)`` gives the model every process
-      validates its shard with (:class:`course_utils.train.distributed.Replicas`). None: one process.
+      value selects the epoch. ``precision``: "fp32", "bf16" or "fp16" (a gradient scaler is made).
+      ``progress``: tqdm bars.
+    - ``callbacks``: :mod:`.callbacks` hooks; by default :class:`~.callbacks.ReleaseMemory` (memory
+      handed back before and after the run). Several processes training one model add
+      :class:`course_utils.train.distributed.DDPSync`.
 
     Returns ``(model, losses, accuracies)`` (dicts of float lists keyed ``"train"``/``"val"``), with
     the full :class:`History` (epoch times, learning rates, best epoch) as ``result.history``.
     """
     _check_arguments(dataloaders, num_epochs, scheduler, step)
-    reduce = replicas.reduce if replicas is not None else None
     metric = metric or Accuracy()
     history = History(metric_name=metric.name)
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}  # the starting weights
-    release_memory()  # what earlier work freed goes back to the system before this run's peak
+    scaler = torch.amp.GradScaler(_model_device(model).type) if precision == "fp16" else None
+    for callback in callbacks:
+        callback.before_fit(model)
     start = time.perf_counter()
     try:
         for epoch in range(num_epochs):
             tic = time.perf_counter()
             per_batch = scheduler if step == "batch" else None
             train = run_epoch(
-                model, dataloaders["train"], criterion, [metric], optimizer, per_batch, amp=amp,
-                progress=progress, desc=f"epoch {epoch} train", reduce=reduce,
+                model, dataloaders["train"], criterion, [metric], optimizer, per_batch, precision=precision,
+                scaler=scaler, progress=progress, desc=f"epoch {epoch} train", callbacks=callbacks,
             )  # fmt: skip
+            trained = time.perf_counter() - tic
+            validating = model
+            for callback in callbacks:
+                validating = callback.eval_model(validating)
             val = run_epoch(
-                replicas.for_eval(model) if replicas is not None else model,
-                dataloaders["val"],
-                criterion,
-                [metric],
-                amp=amp,
-                progress=progress,
-                desc=f"epoch {epoch} val",
-                reduce=reduce,
-            )
+                validating, dataloaders["val"], criterion, [metric], precision=precision, progress=progress,
+                desc=f"epoch {epoch} val", callbacks=callbacks,
+            )  # fmt: skip
             if step == "epoch":
                 scheduler.step()
             elif step == "val_loss":
                 scheduler.step(val["loss"])
-            if history.record(train, val, time.perf_counter() - tic, optimizer.param_groups[0]["lr"]):
+            seconds = (trained, time.perf_counter() - tic)
+            if history.record(train, val, seconds, optimizer.param_groups[0]["lr"]):
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if log_interval is None or (
                 log_interval and (epoch % log_interval == 0 or epoch == num_epochs - 1)
@@ -339,7 +365,8 @@ def train_val_model(
         raise TrainingDiverged(f"{err} Training stopped; the model holds {kept}.") from None
     model.load_state_dict(best_state)
     del best_state
-    release_memory()  # the run's activations are freed: hand their memory back before the next run
+    for callback in callbacks:
+        callback.after_fit(model)
     elapsed = time.perf_counter() - start
     if log_interval != 0 and history.best_epoch is not None:
         best = _format_metric(f"val {metric.name}", history.best_val)

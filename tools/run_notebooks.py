@@ -1,8 +1,8 @@
 """Re-execute notebooks on fresh kernels, in order, and print each one's wall time and peak memory.
 
-    python -m course_utils.run_notebooks --profile cpu                 # all lessons and solutions, in place
-    python -m course_utils.run_notebooks --profile smoke 02 03         # some (by name prefix)
-    python -m course_utils.run_notebooks --check path/to/01_intro.ipynb  # any file, outputs not written
+    python tools/run_notebooks.py --profile cpu                 # all lessons and solutions, in place
+    python tools/run_notebooks.py --profile smoke 02 03         # some (by name prefix)
+    python tools/run_notebooks.py --check path/to/01_intro.ipynb  # any file, outputs not written
 
 Outputs are written back into the notebooks (that is how the committed outputs are produced), without
 tqdm's widget outputs: a saved progress bar shows nothing useful, the epoch lines stay. Outputs that
