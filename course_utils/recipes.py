@@ -16,6 +16,7 @@ learning rate alone: it checks the code path, not the numbers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 
@@ -146,6 +147,10 @@ class Recipe:
         _check_choice("loss", self.loss, LOSSES)
         _check_choice("metric", self.metric, METRICS)
         _check_choice("stats", self.stats, STATS)
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), e.g. 0.9, got {self.momentum!r}.")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay must be >= 0, e.g. 5e-4, got {self.weight_decay!r}.")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}.")
         if self.init is not None and self.init != "resnet14_cifar10":

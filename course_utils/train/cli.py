@@ -40,7 +40,7 @@ from ..config import PROFILES, cpu_capability, get_device, get_profile
 from ..data import DatasetError
 from ..loaders import Augment
 from ..models import MODELS
-from ..optim import OPTIMIZERS, make_optimizer
+from ..optim import OPTIMIZERS
 from ..recipes import DATA, RECIPES, SCHEDULES, Recipe, load_data
 from ..runtime import PRECISIONS, configure_process, runtime
 from . import distributed
@@ -143,9 +143,7 @@ def _recipe(args: argparse.Namespace, p: argparse.ArgumentParser, profile) -> Re
     if args.val_size is not None and args.val_size <= 0:
         p.error(f"--val-size must be a positive whole number, got {args.val_size}")
     try:
-        recipe = base.adjusted(**changes)
-        probe = [torch.zeros(1, requires_grad=True)]  # checks lr, momentum, weight decay before any work
-        make_optimizer(recipe.optimizer, probe, recipe.lr, recipe.momentum, recipe.weight_decay)
+        recipe = base.adjusted(**changes)  # the recipe checks every value before any work
     except ValueError as err:
         p.error(str(err))
     return recipe
