@@ -1,4 +1,5 @@
-"""One training step under three glibc malloc settings: the speed and peak memory behind ``cu.runtime``.
+"""One training step under three glibc malloc settings: the speed and peak memory behind
+``cu.configure_process``.
 
     python benchmarks/malloc_steps.py            # every model, every setting, 2 rounds
     python benchmarks/malloc_steps.py --rounds 3 unet

@@ -115,7 +115,7 @@ MODELS = {
 }
 
 
-def train_steps(model, batches, optimizer, amp: bool = False, channels_last: bool = False) -> int:
+def train_steps(model, batches, optimizer, bf16: bool = False, channels_last: bool = False) -> int:
     """Plain training steps over ``batches``; returns the number of images."""
     model.train()
     criterion = nn.NLLLoss()
@@ -123,7 +123,7 @@ def train_steps(model, batches, optimizer, amp: bool = False, channels_last: boo
     for x, y in batches:
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16) if amp else nullcontext():
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
             loss = criterion(model(x).float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -133,7 +133,7 @@ def train_steps(model, batches, optimizer, amp: bool = False, channels_last: boo
 
 
 def throughput(
-    make_model, make_batches, steps: int, repeats: int, amp=False, channels_last=False, compile_model=False
+    make_model, make_batches, steps: int, repeats: int, bf16=False, channels_last=False, compile_model=False
 ) -> float:
     """Median images/s of ``steps`` training steps (after 2 warm-up steps), fresh batches each repeat."""
     cu.seed_everything(0)
@@ -142,12 +142,12 @@ def throughput(
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     step_model = torch.compile(model) if compile_model else model
-    train_steps(step_model, take(make_batches(), 2), optimizer, amp, channels_last)  # warm-up (and compile)
+    train_steps(step_model, take(make_batches(), 2), optimizer, bf16, channels_last)  # warm-up (and compile)
     rates = []
     for _ in range(repeats):
         batches = take(make_batches(), steps)
         tic = time.perf_counter()
-        n = train_steps(step_model, batches, optimizer, amp, channels_last)
+        n = train_steps(step_model, batches, optimizer, bf16, channels_last)
         rates.append(n / (time.perf_counter() - tic))
     return statistics.median(rates)
 
@@ -226,8 +226,8 @@ def figure_options(repeats: int, quick: bool) -> list[str]:
     options = {
         f"baseline (fp32, batch 256, {threads} threads)": dict(),
         "channels_last": dict(channels_last=True),
-        "bf16 autocast": dict(amp=True),
-        "bf16 autocast + channels_last": dict(amp=True, channels_last=True),
+        "bf16 autocast": dict(bf16=True),
+        "bf16 autocast + channels_last": dict(bf16=True, channels_last=True),
         "batch 128": dict(batch=128),
         "batch 512": dict(batch=512),
         "1 thread": dict(threads=1),
@@ -259,8 +259,8 @@ def figure_layout(repeats: int, quick: bool) -> list[str]:
     settings = {
         "float32": dict(),
         "channels_last": dict(channels_last=True),
-        "bf16": dict(amp=True),
-        "channels_last + bf16": dict(amp=True, channels_last=True),
+        "bf16": dict(bf16=True),
+        "channels_last + bf16": dict(bf16=True, channels_last=True),
     }
     rows = [
         "| model | " + " | ".join(f"{name} (img/s)" for name in settings) + " |",
@@ -288,9 +288,9 @@ def figure_resnet9_layout(repeats: int, quick: bool) -> list[str]:
         "| precision (channels_last) | conv-BN-ReLU-pool (img/s) | conv-pool-BN-ReLU (img/s) | ratio |",
         "| --- | --- | --- | --- |",
     ]
-    for name, amp in (("float32", False), ("bf16", True)):
+    for name, bf16 in (("float32", False), ("bf16", True)):
         after, first = (
-            throughput(make, course_batches(data), steps, repeats, amp, channels_last=True)
+            throughput(make, course_batches(data), steps, repeats, bf16, channels_last=True)
             for make in (cu.models.ResNet9, partial(cu.models.ResNet9, pool_first=True))
         )
         rows.append(f"| {name} | {after:,.0f} | {first:,.0f} | {first / after:.2f}x |")

@@ -274,10 +274,12 @@ def make_loaders(
     channels_last: bool = False,
     max_batches: int | None = None,
     shard: tuple[int, int] | None = None,
+    drop_last: bool = False,
 ) -> dict[str, TensorLoader]:
     """``{"train", "val", "test"}`` loaders for a :class:`~course_utils.data.Dataset`.
 
-    Only the training loader shuffles and augments. ``max_train``/``max_eval`` take the first images
+    Only the training loader shuffles and augments (and, with ``drop_last``, drops each epoch's last,
+    smaller batch). ``max_train``/``max_eval`` take the first images
     of each split (the run profiles use them to keep smoke runs short); ``max_batches`` caps every
     pass (a dry run). ``shard=(rank, world_size)``: every loader yields only this process's shard
     (see :class:`TensorLoader`), and the batch sizes are per process.
@@ -297,6 +299,7 @@ def make_loaders(
             shuffle=True,
             augment=augment,
             seed=seed,
+            drop_last=drop_last,
             **common,
         ),
         "val": TensorLoader(dataset.val.head(max_eval), eval_batch_size, **common),

@@ -56,15 +56,19 @@ def one_cycle(optimizer, max_lr, epochs: int, steps_per_epoch: int, pct_start: f
     )
 
 
-def triangle_schedule(optimizer, peak: float, total_steps: int, warmup: float):
+def triangle_schedule(optimizer, peak, total_steps: int, warmup: float):
     """Linear warm-up to ``peak`` over ``warmup`` of the steps, then linear decay to 0; a per-step
-    ``LambdaLR``, so it is stepped every batch (``step="batch"``)."""
+    ``LambdaLR``, so it is stepped every batch (``step="batch"``). ``peak`` may be a list, one per
+    parameter group."""
     check_positive("total_steps", total_steps, whole=True)
     up = max(1, int(total_steps * warmup))
+    peaks = list(peak) if isinstance(peak, list | tuple) else [peak] * len(optimizer.param_groups)
+    if len(peaks) != len(optimizer.param_groups):
+        raise ValueError(f"peak: {len(peaks)} values for {len(optimizer.param_groups)} parameter groups.")
 
     def factor(step: int) -> float:
         return step / up if step < up else max(0.0, (total_steps - step) / max(1, total_steps - up))
 
-    for group in optimizer.param_groups:
-        group["lr"] = peak
+    for group, top in zip(optimizer.param_groups, peaks, strict=True):
+        group["lr"] = top
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

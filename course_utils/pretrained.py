@@ -27,24 +27,24 @@ FOLDER = Path(__file__).resolve().parent / "checkpoints"
 # inputs must be normalised with are in the checkpoint itself (meta["normalization"]).
 PRETRAINED: dict[str, dict[str, str]] = {
     "resnet14_cifar10": {
-        "resnet14_cifar10.pt": "a14dfd1d36daa24151094481a58c039e79a8d0a34b320a14e55e367ada6584ae",
-        "resnet14_cifar10.json": "9b548637672e20d452caf59db2a8bd73c8457d58d4172e10e879cc1138df2e9b",
+        "resnet14_cifar10.pt": "3d1f66d625eb7c20ef04bce0c928109d369d5ce5633e6f26c5d59b82d6444132",
+        "resnet14_cifar10.json": "4ba6390b66f81de2a3ae01dac12beab67ee95ec672041f27aa6e2117b04dbd6a",
     },
     "unet_pets": {
-        "unet_pets.pt": "f4675fb85a5c3dcf517bf1588be3e93811cd48310be8ec0fe20d1e7b334ecaeb",
-        "unet_pets.json": "accc591e3f41ae2b7e8445b261206d076333794940613b6ef4cb185610da26b6",
+        "unet_pets.pt": "93e490d8b8c473023f6da2ead313f7e90c7502d2fecc5755a190cf6efdd18b67",
+        "unet_pets.json": "13012536bcfc6b889b78a059fb5ea9c252f98f1e1d6b3977a81b5a785a165f4d",
     },
     "unet_pets_seed1": {
-        "unet_pets_seed1.pt": "56158d7aa13e2aa937ed54cb145a21351546230b86aa0cb2156e4e914411384c",
-        "unet_pets_seed1.json": "ae4b2c9c555e698e7a0badeb2a9dcb0a881d8a815285f36c615349baf280ff50",
+        "unet_pets_seed1.pt": "0b15441744d33b88f49a98318a32e88c8dc8c0e5539cbfe370a3232451eed18a",
+        "unet_pets_seed1.json": "2e25d7235687e1b41971e84a21168d92bd3e2893fc8ff60558e1ee514529dc4f",
     },
     "pets_breeds_scratch": {
-        "pets_breeds_scratch.pt": "6ebb04c63276d70d0af6f176cbe77579ab3f8f325044b0ee9efc5437d91f1f93",
-        "pets_breeds_scratch.json": "41a87e07574d6647e0f2f8fe0c50d77ae614efdc093a3d330c9a1c03037a0535",
+        "pets_breeds_scratch.pt": "b55f4eb9b809848a85aec3ff7360113a209b3760ca235949178badca1f95f01f",
+        "pets_breeds_scratch.json": "f55e72cbcf46e1cfdf17bbdb475e44097d1382a62b07c0a048ae312b7d33a673",
     },
     "pets_breeds_finetune": {
-        "pets_breeds_finetune.pt": "250194ecfcea617ff8efc43b951fccfea9eeb94f5781f8d5247b4fb9ce81fae3",
-        "pets_breeds_finetune.json": "cbf5580d58d6b04d0abc941164bcd9bbdac1145a02e53d2900402e5ed6f66721",
+        "pets_breeds_finetune.pt": "486b5e530f7c6041fabe04a59f3c9ca5c24d16fdf10b5f51cb963b1d50724aed",
+        "pets_breeds_finetune.json": "1c4b1b4dbaeeaec0883281946530204cc4d320191a009d31a61893e36eff2fde",
     },
 }
 

@@ -2,7 +2,7 @@
 hyper-parameter in one visible place, checked when it is made, with the values each profile changes.
 
     recipe = cu.RECIPES["unet_pets"].for_profile(profile)   # the cpu profile's epochs and width
-    result = cu.fit(recipe, pets, runtime)                   # course_utils.train.fit
+    result = cu.fit(recipe, pets, runtime)                   # course_utils.train.fitting
 
 :data:`RECIPES` names them all; ``python -m course_utils.train --recipe NAME`` runs the same ones.
 The recipe builds what it names: :meth:`Recipe.build_model`, :meth:`Recipe.make_optimizer`,
@@ -61,6 +61,9 @@ class _FrozenDict(dict):
 
     def _refuse(self, *args, **kwargs):
         raise TypeError("A recipe cannot be changed in place: make a changed copy with recipe.replace(...).")
+
+    def __reduce__(self):  # copy and pickle rebuild it whole, without setting items one by one
+        return (_FrozenDict, (dict(self),))
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse
 
@@ -123,6 +126,7 @@ class Recipe:
     max_eval: int | None = None  # the first validation images only (None: all)
     image_size: int | None = None  # load_data resizes the images to this size (classification)
     stats: str | None = None  # load_data normalises with these statistics (see STATS); None: the data's
+    drop_last: bool = False  # drop each epoch's last, smaller training batch (Page's ResNet9 recipe does)
     profiles: Mapping = field(default_factory=dict)  # {"smoke": {...}, "cpu": {...}, "full": {...}}
     profile: str | None = None  # the profile this recipe was made for (for_profile), None: as written
     notes: str = field(default="", compare=False)
@@ -132,7 +136,8 @@ class Recipe:
         loss or metric would otherwise train cross-entropy or measure accuracy without a word."""
         object.__setattr__(self, "model_args", _frozen(self.model_args))
         object.__setattr__(self, "profiles", _frozen(self.profiles))
-        object.__setattr__(self, "freeze", _frozen(self.freeze))
+        if isinstance(self.freeze, list):
+            object.__setattr__(self, "freeze", tuple(self.freeze))
         check_positive("epochs", self.epochs, whole=True)
         check_positive("batch_size", self.batch_size, whole=True)
         check_positive("eval_batch_size", self.eval_batch_size, whole=True)
@@ -153,6 +158,33 @@ class Recipe:
             raise ValueError(f"weight_decay must be >= 0, e.g. 5e-4, got {self.weight_decay!r}.")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}.")
+        if self.label_smoothing and self.loss != "cross_entropy":
+            raise ValueError(
+                f"label_smoothing={self.label_smoothing} needs loss='cross_entropy'; {self.loss!r} has none."
+            )
+        if not 0 < self.warmup < 1:
+            raise ValueError(
+                f"warmup is the share of the steps spent warming up, in (0, 1); got {self.warmup!r}."
+            )
+        if self.backbone_lr_factor is not None:
+            check_positive(
+                "backbone_lr_factor", self.backbone_lr_factor, fix="e.g. 0.1, or None for one group"
+            )
+        if not (isinstance(self.freeze, tuple) and all(isinstance(name, str) for name in self.freeze)):
+            raise ValueError(
+                f"freeze must be a tuple of layer names, e.g. ('conv', 'bn'), got {self.freeze!r}."
+            )
+        segmentation = self.data == "pets"
+        if (self.model == "unet") != segmentation or (self.loss in ("bce", "bce_dice")) != segmentation:
+            raise ValueError(
+                f"Recipe {self.name!r}: model={self.model!r}, data={self.data!r}, loss={self.loss!r} do not "
+                "go together: the pet masks (data='pets') take model='unet' with loss 'bce_dice' or 'bce'; "
+                "the classification data take a classifier with 'cross_entropy' or 'nll'."
+            )
+        if (self.metric == "iou") != segmentation:
+            raise ValueError(
+                f"Recipe {self.name!r}: metric={self.metric!r} does not measure data={self.data!r}."
+            )
         if self.init is not None and self.init != "resnet14_cifar10":
             raise ValueError(f"Recipe init={self.init!r} is not one of the choices: None, resnet14_cifar10.")
         self._check_profiles()
@@ -167,6 +199,24 @@ class Recipe:
                     f"Recipe {self.name!r}, profile {name!r}: {', '.join(unknown)} is not a recipe field; "
                     f"a profile may change {', '.join(sorted(allowed))}."
                 )
+            try:  # each profile's values are checked now, not when the profile first runs
+                self._with_profile_changes(name)
+            except ValueError as err:
+                raise ValueError(f"Recipe {self.name!r}, profile {name!r}: {err}") from None
+
+    def _with_profile_changes(self, name: str, **changes) -> Recipe:
+        """The profile ``name``'s changes (``model_args`` merged key by key), then ``changes``, with the
+        batch-size rule; no caps."""
+        merged = _plain(self.profiles.get(name, {})) | changes
+        if "model_args" in self.profiles.get(name, {}) or "model_args" in changes:
+            merged["model_args"] = (
+                _plain(self.model_args)
+                | _plain(self.profiles.get(name, {}).get("model_args", {}))
+                | _plain(changes.get("model_args", {}))
+            )
+        if "batch_size" in merged and "lr" not in merged:
+            merged["lr"] = self.lr * merged["batch_size"] / self.batch_size
+        return replace(self, profiles={}, profile=name, **merged)
 
     def replace(self, **changes) -> Recipe:
         """A copy with some values changed (and checked), e.g. ``recipe.replace(epochs=2)``."""
@@ -179,19 +229,17 @@ class Recipe:
             changes["lr"] = self.lr * changes["batch_size"] / self.batch_size
         return self.replace(**changes)
 
-    def for_profile(self, profile: Profile) -> Recipe:
+    def for_profile(self, profile: Profile, **changes) -> Recipe:
         """This recipe as ``profile`` runs it: the profile's changes from :attr:`profiles` (``model_args``
-        merged key by key), the batch-size rule of the module doc, and the profile's global caps
-        (``max_train``, ``max_eval``; in a dry run, at most two epochs)."""
+        merged key by key), then ``changes`` (e.g. the command line's options), the batch-size rule of the
+        module doc, and last the profile's global caps (``max_train``, ``max_eval``; in a dry run, at most
+        two epochs), which no change lifts. The result keeps :attr:`profiles` as a record."""
         if self.profile is not None:
             raise ValueError(
                 f"Recipe {self.name!r} is already the {self.profile!r} profile's; call for_profile on "
                 f"the registered recipe, cu.RECIPES[{self.name!r}]."
             )
-        changes = _plain(self.profiles.get(profile.name, {}))
-        if "model_args" in changes:
-            changes["model_args"] = _plain(self.model_args) | changes["model_args"]
-        recipe = self.adjusted(profile=profile.name, **changes)
+        recipe = self._with_profile_changes(profile.name, **changes).replace(profiles=self.profiles)
         caps = {
             "max_train": _smaller(recipe.max_train, profile.max_train),
             "max_eval": _smaller(recipe.max_eval, profile.max_eval),
@@ -216,9 +264,14 @@ class Recipe:
             model.reset_classifier(data.num_classes)
         else:
             model = build_model(self.model, **self._model_args(data))
-        for name, parameter in model.named_parameters():
-            if name.split(".")[0] in self.freeze:
-                parameter.requires_grad_(False)
+        layers = dict(model.named_children())
+        unknown = [name for name in self.freeze if name not in layers]
+        if unknown:
+            raise ValueError(
+                f"freeze names {unknown}, which the model does not have; its layers: {list(layers)}."
+            )
+        for name in self.freeze:
+            layers[name].requires_grad_(False)
         return FrozenBackbone(model, self.head) if self.freeze_backbone else model
 
     def _model_args(self, data: Dataset) -> dict:
@@ -245,7 +298,8 @@ class Recipe:
             peaks = [group["lr"] for group in optimizer.param_groups]
             return one_cycle(optimizer, peaks, self.epochs, steps_per_epoch, self.warmup)
         if self.schedule == "triangle":
-            return triangle_schedule(optimizer, self.lr, self.epochs * steps_per_epoch, self.warmup)
+            peaks = [group["lr"] for group in optimizer.param_groups]
+            return triangle_schedule(optimizer, peaks, self.epochs * steps_per_epoch, self.warmup)
         return None
 
     def make_criterion(self) -> nn.Module:
@@ -373,6 +427,7 @@ _ALL = [
         schedule="triangle",
         label_smoothing=0.2,
         augment=Augment(crop_padding=4, flip=True, cutout=8),
+        drop_last=True,
         profiles={
             "smoke": {"epochs": 1, "batch_size": 32, "max_train": 256, "max_eval": 100},
             "cpu": {"epochs": 1, "batch_size": 32, "max_train": 2048, "max_eval": 1000},

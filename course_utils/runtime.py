@@ -90,6 +90,7 @@ class Runtime:
         max_train: int | None = None,
         max_eval: int | None = None,
         shard: tuple[int, int] | None = None,
+        drop_last: bool = False,
     ) -> dict[str, TensorLoader]:
         """``{"train", "val", "test"}`` loaders of ``dataset`` (see
         :func:`~course_utils.loaders.make_loaders`)."""
@@ -105,6 +106,7 @@ class Runtime:
             self.channels_last,
             self.max_batches,
             shard,
+            drop_last,
         )
 
     def loader(

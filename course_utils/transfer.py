@@ -11,7 +11,7 @@ The steps, each a small function:
   setting of :data:`SETTINGS` (their ``init``, ``freeze_backbone`` and ``backbone_lr_factor`` use the
   pieces above), trained by :func:`course_utils.fit`;
 - :func:`imagenet_resnet18`: torchvision's ImageNet ResNet-18 through its weights API, where a network is
-  available; offline it says so and returns None, and the caller falls back on the course's checkpoint.
+  available; offline it says so and returns None, and the caller skips it.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def imagenet_resnet18(num_classes: int) -> nn.Module | None:
     except (OSError, RuntimeError, ValueError) as err:  # URLError is an OSError; torch.hub raises the others
         print(
             f"The ImageNet weights could not be loaded ({type(err).__name__}). Without a network they cannot "
-            "be downloaded; the lesson falls back on the course's CIFAR-10 checkpoint."
+            "be downloaded; the ImageNet comparison is skipped (the lesson's CIFAR-10 runs stand)."
         )
         return None
     model.fc = nn.Linear(model.fc.in_features, num_classes)

@@ -347,9 +347,3 @@ def test_a_recipe_cannot_be_changed_in_place():
     with pytest.raises(TypeError, match=r"make a changed copy"):
         recipe.profiles["cpu"]["epochs"] = 1
     assert recipe.model_args["base_channels"] == 16 and recipe.profiles["cpu"]["epochs"] == 45
-
-
-def test_the_command_line_and_the_recipes_know_the_same_data():
-    from course_utils.train import cli
-
-    assert set(cli.DATA) == set(cu.recipes.DATA) == {"mnist", "cifar10", "pets", "pet_breeds"}

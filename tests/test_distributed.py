@@ -67,12 +67,12 @@ def assert_same_history(one: dict, two: dict) -> None:
 def test_one_step_in_two_processes_equals_one_process(tiny_data_dir, tmp_path):
     """64 images, a global batch of 64: one epoch is one step (32 images in each process)."""
     one, two = train_both(tmp_path, "--max-train", "64", "--batch-size", "64", "--epochs", "1")
-    assert (one["processes"], two["processes"]) == (1, 2)
+    assert (one["run"]["processes"], two["run"]["processes"]) == (1, 2)
     assert_same_history(one["history"], two["history"])
     assert two["test"]["loss"] == pytest.approx(one["test"]["loss"], rel=LOSS_RTOL)
     single, _ = cu.train.load_checkpoint(tmp_path / "one.pt")
     model, meta = cu.train.load_checkpoint(tmp_path / "two.pt")  # written under torchrun, read in one process
-    assert isinstance(model, cu.LeNet5) and meta["extra"]["options"]["batch_size"] == 64
+    assert isinstance(model, cu.LeNet5) and meta["recipe"]["batch_size"] == 64
     for name, weight in single.state_dict().items():
         assert torch.allclose(model.state_dict()[name], weight, rtol=0, atol=WEIGHTS_ATOL), name
 
@@ -90,10 +90,12 @@ def test_loss_history_of_two_processes_matches_one_process(tiny_data_dir, tmp_pa
 @pytest.mark.torchrun
 def test_the_unet_recipe_under_torchrun(tiny_data_dir, tmp_path):
     out = tmp_path / "unet"
-    done, _ = torchrun("--recipe", "unet", "--epochs", "1", "--val-size", "5", "--quiet", "--out", str(out))
+    done, _ = torchrun(
+        "--recipe", "unet_pets", "--epochs", "1", "--val-size", "5", "--quiet", "--out", str(out)
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.with_suffix(".json").read_text())
-    assert set(report["test"]) == {"loss", "iou"} and report["processes"] == 2
+    assert set(report["test"]) == {"loss", "iou"} and report["run"]["processes"] == 2
     model, meta = cu.train.load_checkpoint(out.with_suffix(".pt"))
     assert isinstance(model, cu.models.UNet) and meta["model_args"]["batch_norm"] is True
 

@@ -46,7 +46,7 @@ def test_each_registered_recipe_builds_in_every_profile(
     x, y = next(iter(CPU.loader(data, "val", 2)))
     loss = recipe.make_criterion()(model(x), y)
     assert torch.isfinite(loss)
-    assert recipe.make_metric().name in ("acc", "iou")
+    assert recipe.make_metric().name == recipe.metric
 
 
 def test_the_batch_size_rule_is_the_same_for_profiles_and_the_command_line():
@@ -61,10 +61,16 @@ def test_the_batch_size_rule_is_the_same_for_profiles_and_the_command_line():
     assert cli._recipe(args, cli._parser(), cu.get_profile("full", dry_run=False)).lr == cpu.lr
 
 
-def test_recipes_are_values(tiny_data_dir):
-    a, b = cu.RECIPES["unet_pets"], cu.RECIPES["unet_pets"].replace(epochs=90)
-    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
-    assert a.replace(epochs=1) != a
+def test_recipes_are_values_that_copy_and_pickle(tiny_data_dir):
+    import copy
+    import pickle
+
+    a = cu.RECIPES["unet_pets"]
+    b = a.replace(epochs=1, model_args={"base_channels": 8, "batch_norm": True}).replace(
+        epochs=90, model_args={"batch_norm": True, "base_channels": 16}
+    )  # made anew, from other objects
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1 and a.replace(epochs=1) != a
+    assert copy.deepcopy(a) == a == pickle.loads(pickle.dumps(a))
     plain = a.as_dict()
     assert (
         plain["model_args"] == {"base_channels": 16, "batch_norm": True} and type(plain["model_args"]) is dict
@@ -97,7 +103,11 @@ def test_a_checkpoint_written_by_fit_reloads_into_the_same_predictions(tiny_data
     x, _ = next(iter(CPU.loader(data, "test", 16)))
     expected = result.model.eval()(x)
     others = [Runtime(torch.device("cpu"), channels_last=True)]
-    others += [Runtime(torch.device(kind)) for kind in ("cuda", "mps") if cu.config.accelerator_available()]
+    if torch.cuda.is_available():
+        torch.backends.cudnn.allow_tf32 = False  # float32 convolutions, comparable with the CPU's
+        others.append(Runtime(torch.device("cuda")))
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        others.append(Runtime(torch.device("mps")))
     for other in others:
         loaded, meta = cu.train.load_checkpoint(path, device=other.device)
         loaded = other.model(loaded).eval()
@@ -156,3 +166,58 @@ def test_runtime_flags_override_and_are_checked(monkeypatch):
         cu.runtime(profile, "cpu", precision="half")
     with pytest.raises(ValueError, match="precision='fp8' is not one of fp32, bf16, fp16"):
         Runtime(torch.device("cpu"), precision="fp8")
+
+
+def test_the_command_line_cannot_lift_a_dry_runs_caps(tiny_data_dir):
+    from course_utils.train import cli
+
+    dry = cu.get_profile("cpu", dry_run=True)
+    args = cli._parser().parse_args(
+        ["--recipe", "unet_pets", "--epochs", "90", "--max-train", "100000", "--out", "x"]
+    )
+    recipe = cli._recipe(args, cli._parser(), dry)
+    assert (recipe.epochs, recipe.max_eval) == (config.DRY_RUN_EPOCHS, config.DRY_RUN_EVAL_IMAGES)
+    smoke = cu.get_profile("smoke", dry_run=False)
+    assert cli._recipe(args, cli._parser(), smoke).max_train == smoke.max_train  # the profile's cap stays
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"warmup": 5}, r"warmup is the share of the steps spent warming up, in \(0, 1\); got 5"),
+        ({"backbone_lr_factor": -1}, r"backbone_lr_factor must be a positive finite number, got -1"),
+        ({"freeze": "conv"}, r"freeze must be a tuple of layer names, e.g. \('conv', 'bn'\), got 'conv'"),
+        ({"label_smoothing": 0.1, "loss": "nll"}, r"label_smoothing=0.1 needs loss='cross_entropy'"),
+        ({"data": "mnist"}, r"do not go together: the pet masks \(data='pets'\) take model='unet'"),
+        ({"profiles": {"cpu": {"loss": "dice"}}}, r"profile 'cpu': Recipe loss='dice' is not one of"),
+    ],
+)
+def test_a_recipe_refuses_values_that_would_train_something_else(changes, message):
+    with pytest.raises(ValueError, match=message):
+        cu.RECIPES["unet_pets"].replace(**changes)
+
+
+def test_freezing_a_layer_the_model_does_not_have_is_refused(tiny_data_dir):
+    recipe = cu.RECIPES["breeds_finetune"].replace(freeze=("conv", "layer9"))
+    with pytest.raises(ValueError, match=r"freeze names \['layer9'\], which the model does not have"):
+        recipe.build_model(recipes.load_data(recipe, val_size=5))
+
+
+def test_the_triangle_schedule_keeps_each_groups_peak():
+    groups = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.4}]
+    groups.append({"params": [torch.nn.Parameter(torch.zeros(1))], "lr": 0.04})
+    optimizer = cu.make_optimizer("nesterov", groups, 0.4)
+    scheduler = cu.optim.triangle_schedule(optimizer, [0.4, 0.04], total_steps=10, warmup=0.5)
+    for _ in range(5):
+        optimizer.step()
+        scheduler.step()
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.4, 0.04])  # the top of the triangle
+
+
+def test_the_command_line_refuses_a_model_a_checkpoint_cannot_rebuild(capsys):
+    from course_utils.train import cli
+
+    with pytest.raises(SystemExit):
+        main_args = ["--recipe", "breeds_imagenet", "--out", "x"]
+        cli._recipe(cli._parser().parse_args(main_args), cli._parser(), cu.get_profile("cpu", dry_run=False))
+    assert "is not a course model a checkpoint can rebuild" in capsys.readouterr().err

@@ -309,9 +309,11 @@ def test_the_timed_lines_check_reads_every_line_and_catches_a_wrong_one():
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.name)
-def test_setup_cell_lets_idle_threads_sleep_before_torch_loads(lesson):
+def test_setup_cell_sets_the_process_wide_settings_explicitly(lesson):
     """OMP_WAIT_POLICY only acts if set before torch loads its OpenMP runtime (benchmarks/RESULTS.md)."""
     setup = next(c.source for c in read(lesson).cells if c.cell_type == "code" and "import torch" in c.source)
     policy = setup.find('os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")')
     where = f"{lesson.name}: set OMP_WAIT_POLICY before importing torch"
     assert 0 <= policy < setup.find("import torch"), where
+    # the process-wide memory settings are an explicit call of the setup cell, not an import's side effect
+    assert setup.find("cu.configure_process()") > setup.find("import course_utils as cu") >= 0, lesson.name

@@ -417,16 +417,19 @@ def test_the_free_heap_top_waits_for_release_memory():
     assert kept > 60 and kept - released > 60
 
 
-def test_split_seed_keeps_the_validation_images_while_seed_changes(tiny_data_dir, tmp_path):
-    from course_utils.train.cli import main
+def test_split_seed_keeps_the_validation_images_while_seed_changes(tiny_data_dir, tmp_path, monkeypatch):
+    """Through the command line: the validation images it trains against follow --split-seed, else --seed."""
+    from course_utils.train import cli
 
-    def val_loss(*options):  # the same weights (seed 0) measured on the validation images the split chose
-        common = ["--recipe", "unet_pets", "--epochs", "1", "--val-size", "5", "--max-train", "4", "--quiet"]
-        report = main([*common, "--out", str(tmp_path / "u"), *options])
-        return report["run"]["split_seed"], report["history"]["losses"]["val"][0]
+    seen = []
 
-    assert val_loss("--seed", "1", "--split-seed", "0")[0] == 0 and val_loss("--seed", "1")[0] == 1
-    pets = cu.RECIPES["unet_pets"]
-    same = [cu.recipes.load_data(pets, val_size=5, seed=0).val.x for _ in range(2)]
-    other = cu.recipes.load_data(pets, val_size=5, seed=1).val.x
-    assert torch.equal(*same) and not torch.equal(same[0], other)
+    def recorded(*args, **kwargs):
+        data = cu.recipes.load_data(*args, **kwargs)
+        seen.append(data.val.x)
+        return data
+
+    monkeypatch.setattr(cli, "load_data", recorded)
+    common = ["--recipe", "unet_pets", "--epochs", "1", "--val-size", "5", "--max-train", "4", "--quiet"]
+    for options in (["--seed", "1", "--split-seed", "0"], ["--seed", "0"], ["--seed", "1"]):
+        cli.main([*common, "--out", str(tmp_path / "u"), *options])
+    assert torch.equal(seen[0], seen[1]) and not torch.equal(seen[2], seen[1])

@@ -4,7 +4,7 @@ runs every named recipe, checkpoints (:mod:`.checkpoint`) and a command line
 
 from .callbacks import Callback, ReleaseMemory, StepLosses
 from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
-from .fit import FitResult, fit
+from .fitting import FitResult, fit
 from .loop import History, TrainingDiverged, TrainResult, evaluate, predict, run_epoch, train_val_model
 
 __all__ = [

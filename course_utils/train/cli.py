@@ -1,5 +1,5 @@
 """``python -m course_utils.train``: run a named recipe of the course from the shell, with the course's
-own :func:`~course_utils.train.fit.fit`.
+own :func:`~course_utils.train.fitting.fit`.
 
 A recipe of ``course_utils.recipes.RECIPES`` sets every hyper-parameter, for a profile (default ``full``:
 the recipe as published); options override values, and a changed --batch-size without --lr scales the
@@ -45,7 +45,7 @@ from ..recipes import DATA, RECIPES, SCHEDULES, Recipe, load_data
 from ..runtime import PRECISIONS, configure_process, runtime
 from . import distributed
 from .checkpoint import CheckpointError
-from .fit import fit
+from .fitting import fit
 from .loop import TrainingDiverged, evaluate
 
 __all__ = ["main"]
@@ -116,37 +116,53 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _recipe(args: argparse.Namespace, p: argparse.ArgumentParser, profile) -> Recipe:
-    """The recipe named by ``--recipe`` for the profile (or a plain one), with the options given."""
-    if args.recipe is None:
-        missing = [f"--{k}" for k in ("model", "data", "epochs") if getattr(args, k) is None]
-        if missing:
-            p.error(f"without --recipe, give {', '.join(missing)}")
-        base = Recipe(name="custom", model=args.model, data=args.data, epochs=1, batch_size=128,
-                      optimizer="sgd", lr=0.01).for_profile(profile)  # fmt: skip
-    elif args.model or args.data:
-        p.error(f"--recipe {args.recipe} names its model and data; leave out --model and --data")
-    else:
-        base = RECIPES[args.recipe].for_profile(profile)
+    """The recipe named by ``--recipe`` (or a plain one) for the profile, with the options given; the
+    profile's caps (a dry run's included) come last, so no option lifts them."""
     changes = {
         key: getattr(args, key)
-        for key in ("model", "data", "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay")
-        + ("schedule", "label_smoothing", "max_train")
+        for key in ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule")
+        + ("label_smoothing", "max_train")
         if getattr(args, key) is not None
     }
-    if args.augment is False:
-        changes["augment"] = None
-    elif args.augment and base.augment is None:
-        changes["augment"] = Augment(crop_padding=4, flip=(changes.get("data", base.data) != "mnist"))
     for name in ("lr", "momentum", "weight_decay", "label_smoothing"):
         if name in changes and not math.isfinite(changes[name]):
             p.error(f"--{name.replace('_', '-')} must be a finite number, got {changes[name]}")
-    if args.val_size is not None and args.val_size <= 0:
-        p.error(f"--val-size must be a positive whole number, got {args.val_size}")
+    for name in ("val_size", "max_train"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            p.error(f"--{name.replace('_', '-')} must be a positive whole number, got {value}")
     try:
-        recipe = base.adjusted(**changes)  # the recipe checks every value before any work
+        base = _base_recipe(args, p)
+        if args.augment is False:
+            changes["augment"] = None
+        elif args.augment and base.augment is None:
+            changes["augment"] = Augment(crop_padding=4, flip=base.data != "mnist")
+        recipe = base.for_profile(profile, **changes)  # the recipe checks every value before any work
     except ValueError as err:
         p.error(str(err))
+    if recipe.model not in MODELS:
+        p.error(
+            f"--recipe {recipe.name} trains {recipe.model}, which is not a course model a checkpoint can "
+            "rebuild: run it in its lesson (07) with cu.fit"
+        )
     return recipe
+
+
+def _base_recipe(args: argparse.Namespace, p: argparse.ArgumentParser) -> Recipe:
+    """``--recipe``'s registered recipe, or a plain one for ``--model`` on ``--data`` (SGD at 0.01 for
+    batches of 128; BCE + Dice and IoU for the pet masks, cross-entropy and accuracy otherwise)."""
+    if args.recipe is not None:
+        if args.model or args.data:
+            p.error(f"--recipe {args.recipe} names its model and data; leave out --model and --data")
+        return RECIPES[args.recipe]
+    missing = [f"--{k}" for k in ("model", "data", "epochs") if getattr(args, k) is None]
+    if missing:
+        p.error(f"without --recipe, give {', '.join(missing)}")
+    masks = args.data == "pets"
+    return Recipe(
+        name="custom", model=args.model, data=args.data, epochs=args.epochs, batch_size=128, optimizer="sgd",
+        lr=0.01, loss="bce_dice" if masks else "cross_entropy", metric="iou" if masks else "acc",
+    )  # fmt: skip
 
 
 def train(args: argparse.Namespace, recipe: Recipe, profile, argv: list[str]) -> dict:
@@ -184,12 +200,7 @@ def _train(args, recipe: Recipe, profile, device, launch, argv: list[str]) -> di
         progress=not args.quiet and main_process, launch=launch,
     )  # fmt: skip
     train_seconds = time.perf_counter() - tic
-    sync = [] if launch is None else [distributed.DDPSync()]
-    model = sync[0].eval_model(result.model) if sync else result.model
-    test = evaluate(
-        model, result.loaders["test"], recipe.make_criterion(), [recipe.make_metric()],
-        precision=rt.precision, callbacks=sync,
-    )  # fmt: skip
+    test = _test(result, recipe, data, rt, profile, launch)
     run = {
         "command": " ".join([PROG, *map(shlex.quote, argv)]),
         "device": str(device),
@@ -198,6 +209,7 @@ def _train(args, recipe: Recipe, profile, device, launch, argv: list[str]) -> di
         "train_seconds": round(train_seconds, 1),
         "machine": f"{platform.processor() or platform.machine()}, {cpu_capability()} kernels",
         "split_seed": split_seed,
+        "test_images": len(data.test.head(profile.max_eval)),
     }
     if main_process:
         out = Path(args.out)
@@ -205,6 +217,19 @@ def _train(args, recipe: Recipe, profile, device, launch, argv: list[str]) -> di
         shown = ", ".join(f"{k} {v:.4f}" for k, v in test.items())
         print(f"test {shown} | trained in {train_seconds:.0f} s | wrote {out.with_suffix('.pt')} and .json")
     return {"recipe": recipe.as_dict(), "history": result.history.as_dict(), "test": test, "run": run}
+
+
+def _test(result, recipe: Recipe, data, rt, profile, launch) -> dict:
+    """The test metrics of the kept model, measured once, on the whole test split (a profile's cap
+    only, not the recipe's ``max_eval``), each process on its shard under torchrun."""
+    loader = rt.loaders(
+        data, recipe.batch_size, eval_batch_size=recipe.eval_batch_size, max_eval=profile.max_eval,
+        shard=None if launch is None else launch.shard,
+    )["test"]  # fmt: skip
+    sync = [] if launch is None else [distributed.DDPSync()]
+    model = sync[0].eval_model(result.model) if sync else result.model
+    metrics = [recipe.make_metric()]
+    return evaluate(model, loader, recipe.make_criterion(), metrics, precision=rt.precision, callbacks=sync)
 
 
 def _processes(launch: distributed.Launch | None, recipe: Recipe, device: torch.device) -> str:

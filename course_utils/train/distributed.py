@@ -12,7 +12,7 @@ with ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` in its environment. PyTorch doe
   number of steps per epoch (DDP all-reduces the gradients at each one);
 - :func:`wrap` puts the model in DistributedDataParallel (with SyncBatchNorm when asked), and
   :func:`unwrap` gives the plain model back (what a checkpoint holds);
-- :class:`DDPSync` is the callback that :func:`~course_utils.train.fit.fit` attaches: the all-reduce of
+- :class:`DDPSync` is the callback that :func:`~course_utils.train.fitting.fit` attaches: the all-reduce of
   an epoch's sums (:func:`all_reduce_sums`), so that every process records the global history, and
   the model every process evaluates its shard with. The loop itself knows nothing of processes.
 """
@@ -209,7 +209,9 @@ def wrap(model: nn.Module, device: torch.device, sync_bn: bool = False) -> Distr
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside a DistributedDataParallel wrapper (``model`` itself otherwise)."""
+    """The plain model inside ``torch.compile`` and DistributedDataParallel wrappers (``model`` itself
+    otherwise)."""
+    model = getattr(model, "_orig_mod", model)  # torch.compile's OptimizedModule
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 

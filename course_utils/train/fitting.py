@@ -98,6 +98,7 @@ def fit(
         max_train=recipe.max_train,
         max_eval=recipe.max_eval,
         shard=None if launch is None else launch.shard,
+        drop_last=recipe.drop_last,
     )
     model = runtime.model(model if model is not None else recipe.build_model(data))
     optimizer = recipe.make_optimizer(model)
