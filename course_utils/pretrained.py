@@ -39,12 +39,12 @@ PRETRAINED: dict[str, dict[str, str]] = {
         "unet_pets_seed1.json": "2e25d7235687e1b41971e84a21168d92bd3e2893fc8ff60558e1ee514529dc4f",
     },
     "pets_breeds_scratch": {
-        "pets_breeds_scratch.pt": "b55f4eb9b809848a85aec3ff7360113a209b3760ca235949178badca1f95f01f",
-        "pets_breeds_scratch.json": "f55e72cbcf46e1cfdf17bbdb475e44097d1382a62b07c0a048ae312b7d33a673",
+        "pets_breeds_scratch.pt": "dd40a07b6b1fff6dc6389af912643d926ddabfda0153d2f722aa7ce0c55ad615",
+        "pets_breeds_scratch.json": "a353e908bc017b90eedf51f0a9c430f4a4be576d5656b7202bd5e900f04da8b1",
     },
     "pets_breeds_finetune": {
-        "pets_breeds_finetune.pt": "486b5e530f7c6041fabe04a59f3c9ca5c24d16fdf10b5f51cb963b1d50724aed",
-        "pets_breeds_finetune.json": "1c4b1b4dbaeeaec0883281946530204cc4d320191a009d31a61893e36eff2fde",
+        "pets_breeds_finetune.pt": "6bccc32f3291b9e6a46e37df691a9b9fd761619baca3aef32d7bb35106068a1d",
+        "pets_breeds_finetune.json": "208e46ea20355b98b9dde836db2d94e4ad557b2d1f85b1374f10ba8c4c2d38c7",
     },
 }
 

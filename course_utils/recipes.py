@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 
 import torch
 import torch.nn as nn
@@ -314,11 +314,24 @@ class Recipe:
     def make_metric(self):
         return BinaryIoU() if self.metric == "iou" else Accuracy()
 
+    def stated(self) -> dict:
+        """The values this recipe states, as plain data: the fields that differ from a Recipe's defaults
+        (what a lesson prints; :meth:`as_dict` has them all)."""
+        values = self.as_dict()
+        return {f.name: values[f.name] for f in fields(self) if f.name in values and not _is_default(self, f)}
+
     def as_dict(self) -> dict:
         """Plain data (for a checkpoint's metadata or a JSON report); ``profiles`` left out."""
         values = {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "profiles"}
         values["augment"] = asdict(self.augment) if self.augment else None
         return values
+
+
+def _is_default(recipe: Recipe, f) -> bool:
+    if f.default is MISSING and f.default_factory is MISSING:
+        return False
+    default = f.default if f.default is not MISSING else f.default_factory()
+    return getattr(recipe, f.name) == default
 
 
 def load_data(recipe: Recipe, data_dir=None, val_size: int | None = None, seed: int = 0) -> Dataset:
@@ -428,6 +441,7 @@ _ALL = [
         label_smoothing=0.2,
         augment=Augment(crop_padding=4, flip=True, cutout=8),
         drop_last=True,
+        eval_batch_size=100,  # its activations are wide at 32x32: small evaluation batches keep memory low
         profiles={
             "smoke": {"epochs": 1, "batch_size": 32, "max_train": 256, "max_eval": 100},
             "cpu": {"epochs": 1, "batch_size": 32, "max_train": 2048, "max_eval": 1000},
