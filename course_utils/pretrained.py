@@ -27,16 +27,16 @@ FOLDER = Path(__file__).resolve().parent / "checkpoints"
 # inputs must be normalised with are in the checkpoint itself (meta["normalization"]).
 PRETRAINED: dict[str, dict[str, str]] = {
     "resnet14_cifar10": {
-        "resnet14_cifar10.pt": "3d1f66d625eb7c20ef04bce0c928109d369d5ce5633e6f26c5d59b82d6444132",
-        "resnet14_cifar10.json": "4ba6390b66f81de2a3ae01dac12beab67ee95ec672041f27aa6e2117b04dbd6a",
+        "resnet14_cifar10.pt": "af24a83406e16aca0428244c720145b27041d0a6412351842dd23711a980af97",
+        "resnet14_cifar10.json": "be9c16cddb60cdbe402a9c61de4363fa9da9d9fc8ecd005a252ba11bc1ac8a96",
     },
     "unet_pets": {
-        "unet_pets.pt": "93e490d8b8c473023f6da2ead313f7e90c7502d2fecc5755a190cf6efdd18b67",
-        "unet_pets.json": "13012536bcfc6b889b78a059fb5ea9c252f98f1e1d6b3977a81b5a785a165f4d",
+        "unet_pets.pt": "aea6abb16bbf7093710f92b9752e46536fce14e11b16542bd2997c648ff253ed",
+        "unet_pets.json": "e045abf3b68b92c857413d59dfeac1922afd4f8d79c74bcd9193316f2fc5aa37",
     },
     "unet_pets_seed1": {
-        "unet_pets_seed1.pt": "0b15441744d33b88f49a98318a32e88c8dc8c0e5539cbfe370a3232451eed18a",
-        "unet_pets_seed1.json": "2e25d7235687e1b41971e84a21168d92bd3e2893fc8ff60558e1ee514529dc4f",
+        "unet_pets_seed1.pt": "6fc8050414063fcd40bba461da88caa0fbd7e115c4e4e0d5adf9dc47f28470a7",
+        "unet_pets_seed1.json": "81c2f29428874dace9511448e5a7e3ecdd39de439d7225ed9eb0c1b3e662c267",
     },
     "pets_breeds_scratch": {
         "pets_breeds_scratch.pt": "dd40a07b6b1fff6dc6389af912643d926ddabfda0153d2f722aa7ce0c55ad615",
