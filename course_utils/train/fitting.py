@@ -84,7 +84,7 @@ def fit(
     :class:`~.callbacks.ReleaseMemory`. ``log_interval``: a summary line every that many epochs (None:
     every epoch, 0: none). ``launch``: under torchrun, this process's place: the loaders take its
     shard, the model trains in DistributedDataParallel, and :class:`~.distributed.DDPSync` combines
-    the processes' sums. ``runtime.compile``: the training runs a ``torch.compile``d model.
+    the processes' sums. With ``runtime.compile``, the model trains compiled by ``torch.compile``.
     """
     seed_everything(seed)
     loaders = runtime.loaders(
