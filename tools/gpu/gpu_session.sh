@@ -16,7 +16,7 @@
 #      session 2, re-run because timings compare only on the same machine);
 #   2. --pool-first (max-pool before batch-norm and ReLU: less memory traffic; 1.05x-1.11x on the CPU);
 #   3. --pool-first on all 50,000 images for 20 epochs (Page's setting; 12.3 s against 14.6 s on the H200);
-#   (compile mode reduce-overhead was measured in session 2; the runtime now has one compile setting.)
+#   (a fourth run, compile mode reduce-overhead, left when the runtime got a single compile switch.)
 #
 # tests/test_tools.py runs this whole script on a CPU, with tiny data, a stand-in nvidia-smi and
 # BENCH_ARGS="--quick --device cpu", so that a lent GPU's minutes are not lost to a typo.
