@@ -33,6 +33,7 @@ TIMEOUT = 180  # seconds: a launch that hangs fails the test (a shared 2-core ma
 WEIGHTS_ATOL = 1e-6
 LOSS_RTOL = 1e-5
 LENET = ["--model", "lenet5", "--data", "mnist", "--val-size", "50", "--device", "cpu", "--quiet"]
+LENET += ["--precision", "fp32", "--no-channels-last"]  # the same arithmetic everywhere (auto may pick bf16)
 
 
 def torchrun(*args: str, script: tuple[str, ...] = ("-m", "course_utils.train")):
