@@ -39,6 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import IGNORE_INDEX
+from .optim import check_positive
 
 SCORES = ("logit", "log_prob", "output")
 Classes = torch.Tensor | Sequence[int] | int | None
@@ -287,11 +288,9 @@ def _saliency(model, images, classes, score) -> torch.Tensor:
 
 def _in_batches(images: torch.Tensor, classes: Classes, batch_size: int, explain) -> torch.Tensor:
     """``explain(images_batch, classes_batch)`` over batches of ``batch_size``, concatenated."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(
-            f"batch_size must be a positive whole number, got {batch_size!r}; lower it if memory runs "
-            "out, e.g. batch_size=16."
-        )
+    check_positive(
+        "batch_size", batch_size, whole=True, fix="lower it if memory runs out, e.g. batch_size=16"
+    )
     if classes is not None and not isinstance(classes, int):
         classes = torch.as_tensor(classes)
     per_image = isinstance(classes, torch.Tensor) and classes.dim() > 0

@@ -10,7 +10,14 @@ import math
 
 import torch
 
-__all__ = ["OPTIMIZERS", "check_positive", "make_optimizer", "one_cycle", "triangle_schedule"]
+__all__ = [
+    "OPTIMIZERS",
+    "check_momentum_and_decay",
+    "check_positive",
+    "make_optimizer",
+    "one_cycle",
+    "triangle_schedule",
+]
 
 OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw")
 
@@ -23,6 +30,14 @@ def check_positive(name: str, value, whole: bool = False, fix: str = "") -> None
         raise ValueError(f"{name} must be {kind}, got {value!r}{'; ' + fix if fix else ''}.")
 
 
+def check_momentum_and_decay(momentum: float, weight_decay: float) -> None:
+    """``momentum`` in [0, 1) and a finite ``weight_decay`` >= 0; the error gives the value and an example."""
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), e.g. 0.9, got {momentum!r}.")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be >= 0, e.g. 5e-4, got {weight_decay!r}.")
+
+
 def make_optimizer(
     name: str, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
 ) -> torch.optim.Optimizer:
@@ -33,10 +48,7 @@ def make_optimizer(
     if name not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {name!r}: use one of {', '.join(OPTIMIZERS)}.")
     check_positive("lr", lr)
-    if not 0 <= momentum < 1:
-        raise ValueError(f"momentum must be in [0, 1), e.g. 0.9, got {momentum!r}.")
-    if not (math.isfinite(weight_decay) and weight_decay >= 0):
-        raise ValueError(f"weight_decay must be >= 0, e.g. 5e-4, got {weight_decay!r}.")
+    check_momentum_and_decay(momentum, weight_decay)
     if name in ("sgd", "nesterov"):
         return torch.optim.SGD(
             params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=name == "nesterov"

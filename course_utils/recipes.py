@@ -16,7 +16,6 @@ learning rate alone: it checks the code path, not the numbers.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 
@@ -29,7 +28,14 @@ from .loaders import Augment
 from .losses import BCEDiceLoss
 from .metrics import Accuracy, BinaryIoU
 from .models import MODELS, FlipTTA, build_model
-from .optim import OPTIMIZERS, check_positive, make_optimizer, one_cycle, triangle_schedule
+from .optim import (
+    OPTIMIZERS,
+    check_momentum_and_decay,
+    check_positive,
+    make_optimizer,
+    one_cycle,
+    triangle_schedule,
+)
 from .pretrained import load_pretrained
 from .train.loop import evaluate
 from .transfer import FrozenBackbone, imagenet_resnet18, param_groups, resize_images
@@ -152,10 +158,7 @@ class Recipe:
         _check_choice("loss", self.loss, LOSSES)
         _check_choice("metric", self.metric, METRICS)
         _check_choice("stats", self.stats, STATS)
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), e.g. 0.9, got {self.momentum!r}.")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be >= 0, e.g. 5e-4, got {self.weight_decay!r}.")
+        check_momentum_and_decay(self.momentum, self.weight_decay)
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}.")
         if self.label_smoothing and self.loss != "cross_entropy":
@@ -214,9 +217,7 @@ class Recipe:
                 | _plain(self.profiles.get(name, {}).get("model_args", {}))
                 | _plain(changes.get("model_args", {}))
             )
-        if "batch_size" in merged and "lr" not in merged:
-            merged["lr"] = self.lr * merged["batch_size"] / self.batch_size
-        return replace(self, profiles={}, profile=name, **merged)
+        return replace(self, profiles={}, profile=name, **self._batch_rule(merged))
 
     def replace(self, **changes) -> Recipe:
         """A copy with some values changed (and checked), e.g. ``recipe.replace(epochs=2)``."""
@@ -225,9 +226,13 @@ class Recipe:
     def adjusted(self, **changes) -> Recipe:
         """:meth:`replace` with the batch-size rule of the module doc: a ``batch_size`` changed without
         an ``lr`` scales the learning rate by new batch / old batch."""
+        return self.replace(**self._batch_rule(changes))
+
+    def _batch_rule(self, changes: dict) -> dict:
+        """``changes`` with the batch-size rule applied: a new ``batch_size`` without an ``lr`` scales it."""
         if "batch_size" in changes and "lr" not in changes:
-            changes["lr"] = self.lr * changes["batch_size"] / self.batch_size
-        return self.replace(**changes)
+            changes = changes | {"lr": self.lr * changes["batch_size"] / self.batch_size}
+        return changes
 
     def for_profile(self, profile: Profile, **changes) -> Recipe:
         """This recipe as ``profile`` runs it: the profile's changes from :attr:`profiles` (``model_args``
