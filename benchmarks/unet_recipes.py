@@ -77,7 +77,7 @@ def main(argv=None):
             h = result.history
             print(
                 f"{name:42s} {args.epochs:3d} ep seed {seed}: best val IoU {h.best_val:.4f} "
-                f"(epoch {h.best_epoch}) {time.perf_counter() - tic:6.1f} s",
+                f"(epoch {h.best_epoch + 1}) {time.perf_counter() - tic:6.1f} s",
                 flush=True,
             )
 

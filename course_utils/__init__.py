@@ -18,12 +18,27 @@ torchvision does: ``cu.explain.gradcam``, ``cu.transfer.resize_images``, ``cu.pl
 
 __version__ = "0.3.0"
 
-from . import config, data, explain, loaders, losses, metrics, models, optim, plots, recipes, train, transfer  # noqa: F401
+from . import (  # noqa: F401
+    config,
+    data,
+    explain,
+    loaders,
+    losses,
+    metrics,
+    models,
+    noise,
+    optim,
+    plots,
+    recipes,
+    train,
+    transfer,
+)
 from .config import get_profile, seed_everything
 from .data import load_cifar10, load_mnist, load_pets, pet_breeds, pets_binary, stratified_subset
 from .loaders import Augment, TensorLoader
 from .metrics import confusion_matrix
 from .models import FlipTTA, LeNet5, MiniVGGNet, ResNet, count_parameters, gradient_norms, summary
+from .noise import compare
 from .optim import make_optimizer, one_cycle
 from .plots import plot_confusion, plot_history, show_images
 from .pretrained import load_pretrained
@@ -66,6 +81,7 @@ __all__ = [
     "make_optimizer",
     "one_cycle",
     # results
+    "compare",
     "confusion_matrix",
     "plot_history",
     "plot_confusion",

@@ -33,6 +33,9 @@ class Augment:
     rotate: float = 0.0  # rotate each image by a random angle in [-rotate, rotate] degrees; 0 = off
     zoom: float = 0.0  # scale each image by a random factor in [1 - zoom, 1 + zoom]; 0 = off
     color: float = 0.0  # contrast x [1 - color, 1 + color] and brightness +-color (in std units); 0 = off
+    fill: str = (
+        "mean"  # corners uncovered by rotate/zoom: "mean" (0 after normalisation) or "black" (pixel 0)
+    )
 
     def __post_init__(self):
         for name in ("crop_padding", "cutout"):
@@ -45,6 +48,11 @@ class Augment:
             value = getattr(self, name)
             if not 0 <= value < high:
                 raise ValueError(f"Augment: {name} must be in [0, {high:g}) (0 = off), got {value!r}.")
+        if self.fill not in ("mean", "black"):
+            raise ValueError(
+                f"Augment: fill must be 'mean' or 'black' (what rotate/zoom put in the uncovered corners), "
+                f"got {self.fill!r}; 'black' matches a dark background such as MNIST's."
+            )
 
     def on_uint8(self, x, y, gen: torch.Generator):
         """Crop and flip: pixel moves, done on the uint8 batch (cheaper, and padding is black as in
@@ -55,12 +63,16 @@ class Augment:
             x, y = _random_flip(x, y, gen)
         return x, y
 
-    def on_float(self, x, y, gen: torch.Generator):
-        """Colour, rotation/zoom (interpolated) and cutout, on the normalised batch, where 0 is the mean."""
+    def on_float(self, x, y, gen: torch.Generator, black: torch.Tensor | None = None):
+        """Colour, rotation/zoom (interpolated) and cutout, on the normalised batch, where 0 is the mean.
+        ``black``: pixel value 0 after normalisation, (1, C, 1, 1); needed for ``fill="black"``."""
         if self.color:
             x = _random_color(x, self.color, gen)
         if self.rotate or self.zoom:
-            x, y = _random_affine(x, y, self.rotate, self.zoom, gen, self.mask_fill)
+            if self.fill == "black" and black is None:
+                raise ValueError("Augment(fill='black') needs black=, the normalised value of pixel 0.")
+            fill = black if self.fill == "black" else None
+            x, y = _random_affine(x, y, self.rotate, self.zoom, gen, self.mask_fill, fill)
         if self.cutout:
             x = _random_cutout(x, self.cutout, gen)
         return x, y
@@ -115,9 +127,10 @@ def _random_cutout(x, size: int, gen: torch.Generator):
     return x.masked_fill(inside[:, None], 0.0)
 
 
-def _random_affine(x, y, degrees: float, zoom: float, gen: torch.Generator, mask_fill: int):
+def _random_affine(x, y, degrees: float, zoom: float, gen: torch.Generator, mask_fill: int, fill=None):
     """Rotate each (normalised) image by a random angle in [-degrees, degrees] and scale it by a random
-    factor in [1 - zoom, 1 + zoom]; uncovered corners fill with 0 (the mean), masks with ``mask_fill``."""
+    factor in [1 - zoom, 1 + zoom]; uncovered corners fill with ``fill`` ((1, C, 1, 1); None: 0, the
+    mean), masks with ``mask_fill``."""
     angles = (torch.rand(len(x), generator=gen, device=x.device) * 2 - 1) * degrees * torch.pi / 180
     cos, sin, zero = angles.cos(), angles.sin(), torch.zeros_like(angles)
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
@@ -125,7 +138,10 @@ def _random_affine(x, y, degrees: float, zoom: float, gen: torch.Generator, mask
         scale = 1 + zoom * (torch.rand(len(x), generator=gen, device=x.device) * 2 - 1)
         theta[:, :, :2] /= scale[:, None, None]  # the grid samples a smaller window: the image grows
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", align_corners=False)
+    if fill is None:
+        x = F.grid_sample(x, grid, mode="bilinear", align_corners=False)
+    else:  # sample around the fill value, so that what lies outside the image is the fill
+        x = F.grid_sample(x - fill, grid, mode="bilinear", align_corners=False) + fill
     if y.dim() == 3:  # masks: nearest, so that class values stay exact; outside = ignored
         moved = F.grid_sample(y[:, None].float() + 1, grid, mode="nearest", align_corners=False)[:, 0]
         y = torch.where(moved == 0, mask_fill, moved - 1).to(y.dtype)
@@ -246,7 +262,7 @@ class TensorLoader:
                 x, y = self.augment.on_uint8(x, y, self.augment_generator)
             x = self.normalize(x)
             if self.augment is not None:
-                x, y = self.augment.on_float(x, y, self.augment_generator)
+                x, y = self.augment.on_float(x, y, self.augment_generator, black=-self.shift)
             yield x, y
 
 

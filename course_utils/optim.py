@@ -57,14 +57,27 @@ def make_optimizer(
     return optimizer(params, lr=lr, weight_decay=weight_decay)
 
 
-def one_cycle(optimizer, max_lr, epochs: int, steps_per_epoch: int, pct_start: float = 0.25):
+def one_cycle(
+    optimizer, max_lr, epochs: int, steps_per_epoch: int, pct_start: float = 0.25, cycle_momentum: bool = True
+):
     """OneCycle, to be stepped every batch (``step="batch"``): warm up to ``max_lr`` for
     ``pct_start`` of training, then anneal to ~0. ``max_lr`` may be a list, one per parameter group.
-    (A schedule of at least 10 steps is built, so that tiny smoke runs stay valid.)"""
+    (A schedule of at least 10 steps is built, so that tiny smoke runs stay valid.)
+
+    With ``cycle_momentum=True`` (PyTorch's default, and every packaged recipe's) the schedule also
+    cycles SGD's momentum, or Adam's beta1, the other way: 0.95 down to 0.85 while the rate warms up,
+    back to 0.95 while it anneals, overriding the value the optimizer was built with. Pass
+    ``cycle_momentum=False`` to keep the optimizer's own momentum (a comparison that names a momentum
+    should).
+    """
     check_positive("epochs", epochs, whole=True)
     check_positive("steps_per_epoch", steps_per_epoch, whole=True)
     return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=max_lr, total_steps=max(epochs * steps_per_epoch, 10), pct_start=pct_start
+        optimizer,
+        max_lr=max_lr,
+        total_steps=max(epochs * steps_per_epoch, 10),
+        pct_start=pct_start,
+        cycle_momentum=cycle_momentum,
     )
 
 

@@ -131,6 +131,22 @@ def test_rotation_keeps_shapes_and_mask_values():
     assert not torch.equal(y, split.y)  # rotated
 
 
+@pytest.mark.parametrize("fill, corner", [("mean", 0.0), ("black", -0.5 / 0.25)])
+def test_rotation_fills_the_uncovered_corners_as_asked(fill, corner):
+    # white images: after a 45-degree turn the corners are uncovered; "black" is pixel 0, normalised
+    split = Split(torch.full((4, 1, 32, 32), 255, dtype=torch.uint8), torch.zeros(4))
+    aug = cu.Augment(crop_padding=0, flip=False, rotate=45, fill=fill)
+    loader = cu.TensorLoader(split, 4, (0.5,), (0.25,), augment=aug, seed=1)
+    x, _ = next(iter(loader))
+    assert torch.allclose(x[:, 0, 0, 0], torch.full((4,), corner), atol=1e-5)
+    assert torch.allclose(x[:, 0, 16, 16], torch.full((4,), 2.0), atol=1e-5)  # the centre stays white
+
+
+def test_an_unknown_fill_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="fill must be 'mean' or 'black'"):
+        cu.Augment(fill="white")
+
+
 def test_zoom_scales_images_and_masks_together():
     x = torch.zeros(4, 1, 32, 32, dtype=torch.uint8)
     x[:, :, 12:20, 12:20] = 255  # a bright square in the middle; its mask is class 1

@@ -6,6 +6,7 @@ after running cells out of order, with an error, or with this machine's paths in
 sentence whose number no output shows.)
 """
 
+import dataclasses
 import functools
 import re
 import sys
@@ -317,3 +318,41 @@ def test_setup_cell_sets_the_process_wide_settings_explicitly(lesson):
     assert 0 <= policy < setup.find("import torch"), where
     # the process-wide memory settings are an explicit call of the setup cell, not an import's side effect
     assert setup.find("cu.configure_process()") > setup.find("import course_utils as cu") >= 0, lesson.name
+
+
+# --------------------------------------------------------------------------------------------
+# Solutions cannot go stale: every notebook carries the stamp of the run that wrote its outputs
+# (tools/run_notebooks.py: the profile, a digest of its values and recipes, a digest of the package).
+
+
+@functools.cache
+def _current_settings(profile: str) -> str:
+    return run_notebooks.stamp(profile)["settings"]
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
+def test_solutions_ran_with_their_lessons_settings_and_package(lesson):
+    solution = ROOT / "notebooks" / "solutions" / f"{lesson.name[:2]}_solutions.ipynb"
+    ours, theirs = (read(p).metadata.get("course") for p in (lesson, solution))
+    assert ours and theirs, (
+        "a notebook without a run stamp: re-execute it with tools/run_notebooks.py --profile cpu"
+    )
+    assert theirs == ours, (
+        f"{solution.name} was executed with other settings or package code than {lesson.name} "
+        f"({theirs} against {ours}): re-execute both (tools/run_notebooks.py --profile cpu {lesson.name[:2]})"
+    )
+    assert ours["profile"] == "cpu", "committed outputs come from the cpu profile"
+    assert ours["settings"] == _current_settings("cpu"), (
+        f"{lesson.name} ran with profile values or recipes that the package no longer has: re-execute "
+        f"it and its solutions (tools/run_notebooks.py --profile cpu {lesson.name[:2]})"
+    )
+
+
+def test_the_stamp_changes_with_a_profile_value(monkeypatch):
+    import course_utils as cu
+
+    before = run_notebooks.stamp("cpu")
+    changed = dataclasses.replace(cu.config.PROFILES["cpu"], mnist_epochs=99)
+    monkeypatch.setitem(cu.config.PROFILES, "cpu", changed)
+    after = run_notebooks.stamp("cpu")
+    assert after["settings"] != before["settings"] and after["package"] == before["package"]

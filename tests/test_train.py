@@ -433,3 +433,29 @@ def test_split_seed_keeps_the_validation_images_while_seed_changes(tiny_data_dir
     for options in (["--seed", "1", "--split-seed", "0"], ["--seed", "0"], ["--seed", "1"]):
         cli.main([*common, "--out", str(tmp_path / "u"), *options])
     assert torch.equal(seen[0], seen[1]) and not torch.equal(seen[2], seen[1])
+
+
+def test_epochs_are_counted_from_one_in_what_the_trainer_prints(capsys):
+    split = Split(torch.randint(0, 255, (32, 1, 8, 8), dtype=torch.uint8), torch.randint(0, 2, (32,)))
+    loaders = {k: cu.TensorLoader(split, 16, (0.5,), (0.5,)) for k in ("train", "val")}
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 2), nn.LogSoftmax(1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = cu.train_val_model(model, nn.NLLLoss(), opt, loaders, 2, log_interval=None, progress=False).history
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out and "Epoch 0/" not in out
+    assert f"at epoch {history.best_epoch + 1} of 2." in out
+
+
+def test_one_cycle_keeps_the_optimizers_momentum_when_asked():
+    def momenta(cycle):
+        opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+        schedule = cu.one_cycle(opt, 0.1, 2, 10, cycle_momentum=cycle)
+        seen = []
+        for _ in range(20):
+            seen.append(opt.param_groups[0]["momentum"])
+            opt.step()
+            schedule.step()
+        return seen
+
+    assert set(momenta(False)) == {0.9}
+    assert max(momenta(True)) == pytest.approx(0.95) and min(momenta(True)) < 0.86  # PyTorch's default

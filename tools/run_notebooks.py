@@ -10,18 +10,26 @@ would leak a machine path are refused. ``--check`` executes without writing.
 
 The peak memory is the kernel process's peak resident set size (``ru_maxrss``), read from inside the
 kernel after the last cell.
+
+Each written notebook carries a stamp in its metadata (``metadata["course"]``, see :func:`stamp`): the
+profile it ran in, a digest of that profile's values and of every recipe as that profile runs it, and a
+digest of the package's code. ``tests/test_notebooks.py`` compares them, so a solution notebook executed
+with other settings or other package code than its lesson (a stale solution) fails the tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
 # Anything that would leak this machine into committed outputs.
 MACHINE_PATH = re.compile(r"(/(?:root|home|Users|work|tmp)/[^\s'\"]*)")
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -46,6 +54,26 @@ def find(selection: list[str]) -> list[Path]:
     if not paths or missing:
         raise SystemExit(f"no notebook matches {selection} (looked in {NOTEBOOKS}); missing: {missing}")
     return paths
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def stamp(profile_name: str, dry_run: bool = False) -> dict:
+    """What a notebook run depends on, as short digests: the profile's values with every recipe as
+    that profile runs it (``settings``), and the package's source files and checkpoints (``package``)."""
+    import dataclasses
+
+    import course_utils as cu
+
+    profile = cu.get_profile(profile_name, dry_run=dry_run)
+    recipes = {name: r.for_profile(profile).as_dict() for name, r in sorted(cu.RECIPES.items())}
+    settings = json.dumps([dataclasses.asdict(profile), recipes], sort_keys=True, default=str)
+    package = ROOT / "course_utils"
+    files = sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in (".py", ".pt", ".json"))
+    code = "".join(f"{p.relative_to(package)}:{_digest(p.read_bytes().hex())}\n" for p in files)
+    return {"profile": profile.name, "settings": _digest(settings), "package": _digest(code)}
 
 
 def leaked_paths(nb) -> list[str]:
@@ -100,6 +128,9 @@ def execute(path: Path, timeout: int = 1800, write: bool = False) -> Run:
     if leaks:
         raise SystemExit(f"{path.name}: machine paths in outputs, not written: {sorted(set(leaks))[:3]}")
     if write:
+        nb.metadata["course"] = stamp(
+            os.environ.get("COURSE_PROFILE", "cpu"), bool(os.environ.get("COURSE_DRY_RUN"))
+        )
         nbformat.write(nb, path)
     return Run(seconds, peak_kb / 1024, nb)
 

@@ -135,11 +135,12 @@ class LeNet5(ConvClassifier):
         self.conv1 = nn.Conv2d(c_in, c1, 5, padding=2)  # same size
         self.conv2 = nn.Conv2d(c1, c2, 5)  # size - 4
         self.bn1, self.bn2 = _norm(c1, batch_norm), _norm(c2, batch_norm)
+        self.pool1, self.pool2 = nn.MaxPool2d(2), nn.MaxPool2d(2)  # modules, so a summary lists them
         self._build_head(dropout)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
-        return F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+        x = self.pool1(F.relu(self.bn1(self.conv1(x))))
+        return self.pool2(F.relu(self.bn2(self.conv2(x))))
 
 
 class MiniVGGNet(ConvClassifier):
@@ -167,10 +168,11 @@ class MiniVGGNet(ConvClassifier):
         self.conv22 = nn.Conv2d(c2, c2, 3, padding=1)
         self.bn11, self.bn12 = _norm(c1, batch_norm), _norm(c1, batch_norm)
         self.bn21, self.bn22 = _norm(c2, batch_norm), _norm(c2, batch_norm)
+        self.pool1, self.pool2 = nn.MaxPool2d(2), nn.MaxPool2d(2)  # modules, so a summary lists them
         self._build_head(dropout)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.bn11(self.conv11(x)))
-        x = F.max_pool2d(F.relu(self.bn12(self.conv12(x))), 2)
+        x = self.pool1(F.relu(self.bn12(self.conv12(x))))
         x = F.relu(self.bn21(self.conv21(x)))
-        return F.max_pool2d(F.relu(self.bn22(self.conv22(x))), 2)
+        return self.pool2(F.relu(self.bn22(self.conv22(x))))

@@ -63,7 +63,7 @@ class History:
     epoch_times: list[float] = field(default_factory=list)  # seconds, train + validation
     train_times: list[float] = field(default_factory=list)  # seconds, the training pass alone
     lrs: list[float] = field(default_factory=list)  # learning rate at the end of each epoch
-    best_epoch: int | None = None  # 0-based
+    best_epoch: int | None = None  # an index into the lists (0-based); printed counted from 1
     best_val: float | None = None  # the validation metric at best_epoch
     interrupted: bool = False
 
@@ -86,8 +86,8 @@ class History:
         return False
 
     def line(self, num_epochs: int) -> str:
-        """The summary line of the last epoch."""
-        parts = [f"Epoch {self.epochs - 1}/{num_epochs - 1}"]
+        """The summary line of the last epoch, epochs counted from 1 ("Epoch 1/4" ... "Epoch 4/4")."""
+        parts = [f"Epoch {self.epochs}/{num_epochs}"]
         for phase in ("train", "val"):
             parts.append(
                 f"{phase} loss {self.losses[phase][-1]:.4f} "
@@ -361,7 +361,7 @@ def train_val_model(
         print(f"Interrupted: returning the best model so far and the history of {history.epochs} epoch(s).")
     except TrainingDiverged as err:
         model.load_state_dict(best_state)
-        kept = f"the weights of epoch {history.best_epoch}" if history.epochs else "its starting weights"
+        kept = f"the weights of epoch {history.best_epoch + 1}" if history.epochs else "its starting weights"
         raise TrainingDiverged(f"{err} Training stopped; the model holds {kept}.") from None
     model.load_state_dict(best_state)
     del best_state
@@ -370,5 +370,8 @@ def train_val_model(
     elapsed = time.perf_counter() - start
     if log_interval != 0 and history.best_epoch is not None:
         best = _format_metric(f"val {metric.name}", history.best_val)
-        print(f"Training complete in {_format_duration(elapsed)}. Best {best} at epoch {history.best_epoch}.")
+        print(
+            f"Training complete in {_format_duration(elapsed)}. "
+            f"Best {best} at epoch {history.best_epoch + 1} of {history.epochs}."
+        )
     return TrainResult(model, history)

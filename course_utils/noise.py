@@ -1,0 +1,144 @@
+"""One rule for "is A really better than B?", the same in every lesson.
+
+Training twice with different seeds gives two different scores: each run's score carries noise of
+some spread ``s`` (the standard deviation over seeds). A *difference* of two independent runs carries
+the noise of both, so its spread is about ``sqrt(2) * s``, not ``s``; a difference of two means over
+``n`` seeds each has spread ``sqrt(2 / n) * s``. :func:`compare` computes that spread and calls a
+difference real only when it is at least ``Z`` times its own spread (``Z = 2``: about 95 % of pure
+noise differences stay inside it)::
+
+    >>> c = compare([0.652, 0.661, 0.647], [0.684, 0.690, 0.679], names=("SGD", "Adam"), scale=100)
+    >>> print(c)
+    Adam - SGD = +3.10 ± 0.52 points (3 runs each; one run's spread 0.64) -> Adam is better
+
+With one run per setting the spread cannot be measured from the runs themselves: pass one run's
+spread measured elsewhere as ``run_sd`` (for example from seeds of a similar run), or the verdict is
+"noise unknown".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["Z", "Comparison", "compare", "run_spread"]
+
+Z = 2.0  # a difference is real when it is at least Z times its own spread
+
+
+def run_spread(*groups: Sequence[float]) -> float:
+    """One run's spread (standard deviation), pooled over the groups of runs given.
+
+    Each group holds the results of one setting over seeds; the spread is measured around each
+    group's own mean, so a real difference between settings does not inflate it. NaN when no group
+    has two runs.
+    """
+    squares, dof = 0.0, 0
+    for group in groups:
+        values = [float(v) for v in group]
+        if len(values) >= 2:
+            mean = sum(values) / len(values)
+            squares += sum((v - mean) ** 2 for v in values)
+            dof += len(values) - 1
+    return math.sqrt(squares / dof) if dof else math.nan
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The result of :func:`compare`: means, spreads, the difference ``b - a`` and the verdict.
+
+    ``run_sd`` is one run's spread, ``diff_sd`` the spread of the difference of the two means
+    (``run_sd * sqrt(1/n_a + 1/n_b)``, which is ``sqrt(2) * run_sd`` for one run each). Values are in
+    the units given, times ``scale`` (``scale=100`` turns accuracies into percentage points).
+    """
+
+    names: tuple[str, str]
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+    mean_a: float
+    mean_b: float
+    run_sd: float
+    diff: float
+    diff_sd: float
+    verdict: str
+    unit: str = ""
+
+    @property
+    def real(self) -> bool:
+        """Whether the difference is at least ``Z`` times its spread (False when the noise is unknown)."""
+        return bool(self.diff_sd == self.diff_sd and abs(self.diff) >= Z * self.diff_sd)
+
+    def __str__(self) -> str:
+        na, nb = len(self.a), len(self.b)
+        runs = f"{na} runs each" if na == nb else f"{na} and {nb} runs"
+        runs = "1 run each" if na == nb == 1 else runs
+        unit = f" {self.unit}" if self.unit else ""
+        return (
+            f"{self.names[1]} - {self.names[0]} = {self.diff:+.2f} ± {self.diff_sd:.2f}{unit} "
+            f"({runs}; one run's spread {self.run_sd:.2f}) -> {self.verdict}"
+        )
+
+
+def _as_runs(name: str, values) -> tuple[float, ...]:
+    if isinstance(values, (int, float)):
+        values = [values]
+    runs = tuple(float(v) for v in values)
+    if not runs or any(v != v for v in runs):
+        raise ValueError(
+            f"compare: {name} must be one number or a list of per-seed results (no NaN), got {values!r}"
+        )
+    return runs
+
+
+def compare(
+    a,
+    b,
+    *,
+    names: tuple[str, str] = ("A", "B"),
+    run_sd: float | None = None,
+    scale: float = 1.0,
+    higher_is_better: bool = True,
+    unit: str | None = None,
+) -> Comparison:
+    """Compare per-seed results ``a`` and ``b`` of two settings by the course's one noise rule.
+
+    ``a``, ``b``: one number or a list of results (one per seed). ``run_sd``: one run's spread, in the
+    units of ``a`` and ``b``; by default measured from the runs (pooled, see :func:`run_spread`); NaN
+    (unmeasured) gives the verdict "noise unknown".
+    ``scale`` multiplies every value for display (100 for fractions shown as points); ``unit``
+    defaults to "points" when ``scale`` is 100. ``higher_is_better`` names the winner (False for a
+    loss or an error rate).
+    """
+    runs_a, runs_b = _as_runs("a", a), _as_runs("b", b)
+    if len(names) != 2:
+        raise ValueError(f"compare: names must be two labels (for a and b), got {names!r}")
+    if run_sd is None:
+        run_sd = run_spread(runs_a, runs_b)
+    elif run_sd < 0:  # NaN passes: a spread that could not be measured (the verdict says so)
+        raise ValueError(f"compare: run_sd must be a spread >= 0, got {run_sd!r}; leave it out to measure it")
+    na, nb = len(runs_a), len(runs_b)
+    mean_a, mean_b = sum(runs_a) / na, sum(runs_b) / nb
+    diff = mean_b - mean_a
+    diff_sd = run_sd * math.sqrt(1 / na + 1 / nb)
+    if diff_sd != diff_sd:
+        verdict = "noise unknown: run each setting with two seeds or more, or pass run_sd"
+    elif abs(diff) >= Z * diff_sd:
+        winner = names[1] if (diff > 0) == higher_is_better else names[0]
+        verdict = f"{winner} is better"
+    else:
+        verdict = "within noise"
+    unit = ("points" if scale == 100 else "") if unit is None else unit
+    s = float(scale)
+    return Comparison(
+        names=tuple(names),
+        a=tuple(v * s for v in runs_a),
+        b=tuple(v * s for v in runs_b),
+        mean_a=mean_a * s,
+        mean_b=mean_b * s,
+        run_sd=run_sd * s,
+        diff=diff * s,
+        diff_sd=diff_sd * s,
+        verdict=verdict,
+        unit=unit,
+    )
