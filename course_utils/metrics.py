@@ -59,7 +59,13 @@ def binary_counts(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int
 
 
 class BinaryIoU:
-    """Intersection over union of the positive class (pixels marked ``ignore_index`` left out)."""
+    """Intersection over union of the positive class, ``|P and T| / |P or T|`` (the Jaccard index).
+
+    ``P``: pixels predicted positive (logit > 0), ``T``: pixels labelled 1, both among the pixels not marked
+    ``ignore_index``. Summed over batches as ``(numerator, denominator)``, the epoch value is the *pooled*
+    IoU of all the pixels evaluated, not a mean of per-image IoUs: a large object weighs more than a small
+    one. An empty prediction of an empty truth gives 0 / 0 for that batch and adds nothing to the sums.
+    """
 
     name = "iou"
 
@@ -69,7 +75,13 @@ class BinaryIoU:
 
 
 class BinaryDice:
-    """Dice coefficient ``2 |P and T| / (|P| + |T|)`` of the positive class."""
+    """Dice coefficient ``2 |P and T| / (|P| + |T|)`` of the positive class (its F1 score), pooled as
+    :class:`BinaryIoU` is, over the same pixels.
+
+    Since ``|P| + |T| = |P or T| + |P and T|``, the pooled Dice is a function of the pooled IoU,
+    ``Dice = 2 IoU / (1 + IoU)``: it ranks models exactly as IoU does, so a comparison that reports both
+    counts one measurement twice. (Means of per-image values do not obey this exactly.)
+    """
 
     name = "dice"
 

@@ -5,11 +5,12 @@ some spread ``s`` (the standard deviation over seeds). A *difference* of two ind
 the noise of both, so its spread is about ``sqrt(2) * s``, not ``s``; a difference of two means over
 ``n`` seeds each has spread ``sqrt(2 / n) * s``. :func:`compare` computes that spread and calls a
 difference real only when it is at least ``Z`` times its own spread (``Z = 2``: about 95 % of pure
-noise differences stay inside it)::
+noise differences stay inside it). The printed line rounds to the first significant digit of that
+spread: the digits after it are noise::
 
     >>> c = compare([0.652, 0.661, 0.647], [0.684, 0.690, 0.679], names=("SGD", "Adam"), scale=100)
     >>> print(c)
-    Adam - SGD = +3.10 ± 0.52 points (3 runs each; one run's spread 0.64) -> Adam is better
+    Adam - SGD = +3.1 ± 0.5 points (3 runs each; one run's spread 0.6) -> Adam is better
 
 With one run per setting the spread cannot be measured from the runs themselves: pass one run's
 spread measured elsewhere as ``run_sd`` (for example from seeds of a similar run), or the verdict is
@@ -69,14 +70,23 @@ class Comparison:
         """Whether the difference is at least ``Z`` times its spread (False when the noise is unknown)."""
         return bool(self.diff_sd == self.diff_sd and abs(self.diff) >= Z * self.diff_sd)
 
+    @property
+    def digits(self) -> int:
+        """Decimals worth printing: down to the first significant digit of the difference's spread
+        (+34.45 ± 1.93 is shown as +34 ± 2: the digits after it are noise); 2 when it is unknown."""
+        if not self.diff_sd > 0:
+            return 2
+        return max(0, 1 - math.ceil(math.log10(self.diff_sd)))
+
     def __str__(self) -> str:
         na, nb = len(self.a), len(self.b)
         runs = f"{na} runs each" if na == nb else f"{na} and {nb} runs"
         runs = "1 run each" if na == nb == 1 else runs
         unit = f" {self.unit}" if self.unit else ""
+        d = self.digits
         return (
-            f"{self.names[1]} - {self.names[0]} = {self.diff:+.2f} ± {self.diff_sd:.2f}{unit} "
-            f"({runs}; one run's spread {self.run_sd:.2f}) -> {self.verdict}"
+            f"{self.names[1]} - {self.names[0]} = {self.diff:+.{d}f} ± {self.diff_sd:.{d}f}{unit} "
+            f"({runs}; one run's spread {self.run_sd:.{d}f}) -> {self.verdict}"
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -10,7 +11,15 @@ import torch
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["plot_confusion", "plot_history", "show_images", "show_segmentation", "show_trimaps", "to_image"]
+__all__ = [
+    "imshow_signed",
+    "plot_confusion",
+    "plot_history",
+    "show_images",
+    "show_segmentation",
+    "show_trimaps",
+    "to_image",
+]
 
 
 def plot_history(losses: dict, metrics: dict | None = None, metric_name: str = "accuracy", title: str = ""):
@@ -40,6 +49,38 @@ def to_image(x: torch.Tensor) -> np.ndarray:
     return x[..., 0] if x.shape[-1] == 1 else x
 
 
+def imshow_signed(ax, image, title: str = "", limit: float | None = None, colorbar: bool = True):
+    """Draw a signed map (a feature map, a gradient) on ``ax``: red positive, blue negative, white 0.
+
+    ``image``: one (H, W) map, tensor or array (leading size-1 dimensions, as in (1, 1, H, W), are
+    dropped). The colour scale is centred on 0 and runs from ``-limit`` to ``limit``; by default
+    ``limit`` is the map's largest absolute value, pass the same one to several panels to compare them.
+    A colourbar is drawn next to ``ax`` unless ``colorbar=False``. Returns the ``AxesImage``.
+    """
+    shape = tuple(torch.as_tensor(image).shape)
+    values = torch.as_tensor(image).detach().cpu().float()
+    while values.dim() > 2 and values.shape[0] == 1:
+        values = values[0]
+    if values.dim() != 2:
+        raise ValueError(
+            f"imshow_signed: image must be one 2-D map (H, W); got shape {shape}. "
+            "Pass one channel, e.g. feature_maps[0, c]."
+        )
+    if limit is None:
+        limit = values.abs().max().item()
+    elif not limit > 0:
+        raise ValueError(
+            f"imshow_signed: limit must be a positive number; got {limit}. Leave it out to use max |image|."
+        )
+    limit = limit or 1.0  # an all-zero map: any symmetric scale shows it white
+    shown = ax.imshow(values.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
+    if title:
+        ax.set_title(title, fontsize=9)
+    if colorbar:
+        ax.figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    return shown
+
+
 def show_images(images, titles: Sequence[str] | None = None, ncols: int = 8, size: float = 1.4, cmap="gray"):
     """A grid of (C, H, W) images with optional titles (one or two lines). Returns the figure."""
     n = len(images)
@@ -59,30 +100,76 @@ def show_images(images, titles: Sequence[str] | None = None, ncols: int = 8, siz
     return fig
 
 
-def plot_confusion(
-    matrix: torch.Tensor, class_names: Sequence[str], title: str = "", normalize: bool = False
-):
-    """A seaborn heatmap of a confusion matrix (rows: truth, columns: prediction)."""
-    data = matrix.float() / matrix.sum(dim=1, keepdim=True) if normalize else matrix.long()
-    fig, ax = plt.subplots(figsize=(0.55 * len(class_names) + 2, 0.5 * len(class_names) + 1.5))
-    import seaborn as sns  # imported here: with pandas it costs memory most lessons never use
+def _wrapped(label: str, width: int) -> str:
+    """``label`` broken into lines of at most ``width`` characters after an underscore, a hyphen or a
+    space (a single longer word stays whole): "american_bulldog" -> "american_\nbulldog"."""
+    lines = [""]
+    for token in re.split(r"(?<=[_\s-])", str(label)):
+        if lines[-1] and len(lines[-1]) + len(token.rstrip()) > width:
+            lines.append("")
+        lines[-1] += token
+    return "\n".join(line.rstrip() for line in lines)
 
-    sns.heatmap(
-        data.numpy(),
-        annot=True,
-        fmt=".2f" if normalize else "d",
-        cmap="Blues",
-        cbar=False,
-        xticklabels=class_names,
-        yticklabels=class_names,
-        ax=ax,
-    )
+
+def plot_confusion(
+    matrix: torch.Tensor,
+    class_names: Sequence[str],
+    title: str = "",
+    normalize: bool = False,
+    *,
+    ax=None,
+    colorbar: bool = True,
+    wrap: int = 10,
+):
+    """A confusion matrix as a heatmap, rows the true class and columns the prediction. Returns the figure.
+
+    ``matrix``: (K, K) counts (:func:`~course_utils.confusion_matrix`), ``class_names``: K labels, broken
+    into lines of ``wrap`` characters (and the column labels slanted when K > 4 and a label is long).
+    Each cell shows its count; with ``normalize`` the colour is the share of the row (the true class's
+    images) and the cell shows that share above the count, on a 0-1 scale that several matrices share.
+    ``ax``: draw on this Axes (e.g. one of ``plt.subplots(1, 3)``, for matrices side by side) instead of
+    a new figure; ``colorbar``: add the colour scale beside it.
+    """
+    matrix = torch.as_tensor(matrix).detach().cpu()
+    k = len(class_names)
+    if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != k:
+        raise ValueError(
+            f"plot_confusion: matrix must be K x K with K = len(class_names) = {k}, got shape "
+            f"{tuple(matrix.shape)}; build it with cu.confusion_matrix(predictions, targets, {k})."
+        )
+    counts = matrix.long()
+    rows = counts.sum(dim=1, keepdim=True).clamp(min=1)  # an empty row shows zeros, not NaN
+    shown = (counts.float() / rows).numpy() if normalize else counts.numpy()
+    vmax = 1.0 if normalize else max(int(counts.max()), 1)
+    own_figure = ax is None
+    if own_figure:
+        side = 0.55 * k + 1.5
+        _, ax = plt.subplots(figsize=(side + (0.9 if colorbar else 0), side))
+    image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=vmax)
+    size = 9 if k <= 5 else 7
+    for i in range(k):
+        for j in range(k):
+            count = int(counts[i, j])
+            text = f"{shown[i, j]:.2f}\n({count})" if normalize else f"{count}"
+            dark = shown[i, j] > 0.55 * vmax  # white text on the darkest cells
+            ax.text(j, i, text, ha="center", va="center", fontsize=size, color="white" if dark else "black")
+    labels = [_wrapped(name, wrap) for name in class_names]
+    slant = k > 4 and max(len(line) for label in labels for line in label.split("\n")) > 3
+    ax.set_xticks(range(k), labels, fontsize=size + 1)
+    ax.set_yticks(range(k), labels, fontsize=size + 1)
+    if slant:
+        plt.setp(ax.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
+    ax.tick_params(length=0)
     if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+        ax.set_title(title, fontsize=10)
+    if colorbar:
+        bar = ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        bar.set_label("share of the true class" if normalize else "images", fontsize=8)
+    if own_figure:  # on a given Axes the caller lays out its figure
+        ax.figure.tight_layout()
+    return ax.figure
 
 
 def _blank(ax) -> None:

@@ -3,6 +3,8 @@
 The steps, each a small function:
 
 - :func:`resize_images`: the images at the size the pretrained network knows (uint8 kept);
+- :func:`cross_validation_folds`: the training and validation images dealt into k folds, to choose a
+  setting (the input size) on every one of them rather than on a 50-image validation split;
 - ``model.reset_classifier(num_classes)`` (on :class:`~course_utils.ResNet`): a new head for the new classes;
 - :class:`FrozenBackbone`: *feature extraction*, every layer but the head frozen, batch-norm statistics
   included (the backbone stays in eval mode while the head trains);
@@ -20,13 +22,21 @@ import contextlib
 import dataclasses
 import io
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import Dataset, Split
 
-__all__ = ["SETTINGS", "FrozenBackbone", "imagenet_resnet18", "param_groups", "resize_images"]
+__all__ = [
+    "SETTINGS",
+    "FrozenBackbone",
+    "cross_validation_folds",
+    "imagenet_resnet18",
+    "param_groups",
+    "resize_images",
+]
 
 SETTINGS = ("scratch", "frozen", "finetune", "finetune_aug")  # lesson 07: recipes breeds_<setting>
 
@@ -52,6 +62,53 @@ def resize_images(dataset: Dataset, size: int) -> Dataset:
 
     splits = {name: resized(split) for name, split in dataset.splits().items()}
     return dataclasses.replace(dataset, name=f"{dataset.name}-{size}", **splits)
+
+
+def _pooled(first: Split, second: Split) -> Split:
+    """``first`` and ``second`` as one split (images, labels and the extras both have)."""
+    info = {k: np.concatenate([first.info[k], second.info[k]]) for k in first.info if k in second.info}
+    return Split(torch.cat([first.x, second.x]), torch.cat([first.y, second.y]), info)
+
+
+def cross_validation_folds(dataset: Dataset, k: int, seed: int = 0) -> list[Dataset]:
+    """``k`` datasets that share out ``dataset``'s training and validation images: in the i-th, fold i
+    is the validation split and the other ``k - 1`` folds are the training split.
+
+    The N = train + val images (N, C, H, W) are dealt into ``k`` folds of about N / k, each with about
+    1 / k of every class (drawn with ``seed``), so every image is validated on exactly once over the k
+    datasets. The test split and the normalisation are passed on untouched: no fold looks at the test.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+        raise ValueError(f"k must be a whole number of folds, at least 2 (e.g. 5), got {k!r}.")
+    pooled = _pooled(dataset.train, dataset.val)
+    if pooled.y.dim() != 1:
+        raise ValueError(
+            f"cross_validation_folds deals out the images of a classification dataset, but {dataset.name} "
+            f"has targets of shape {tuple(pooled.y.shape)}; give it class labels (N,)."
+        )
+    smallest = int(torch.bincount(pooled.y).min())
+    if smallest < k:
+        raise ValueError(
+            f"k={k} folds need at least {k} images of every class, but {dataset.name}'s train + val has "
+            f"{smallest} of its rarest class; use k <= {smallest}."
+        )
+    generator = torch.Generator().manual_seed(seed)
+    fold = torch.empty(len(pooled), dtype=torch.long)
+    dealt = 0  # classes continue the deal where the previous one stopped, so the folds stay even
+    for label in pooled.y.unique().tolist():
+        members = torch.nonzero(pooled.y == label).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        fold[members] = (torch.arange(len(members)) + dealt) % k
+        dealt += len(members)
+    return [
+        dataclasses.replace(
+            dataset,
+            name=f"{dataset.name}-fold{i + 1}of{k}",
+            train=pooled.subset(torch.nonzero(fold != i).flatten()),
+            val=pooled.subset(torch.nonzero(fold == i).flatten()),
+        )
+        for i in range(k)
+    ]
 
 
 class FrozenBackbone(nn.Module):

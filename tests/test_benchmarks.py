@@ -99,12 +99,11 @@ def test_unet_checkpoint_reproduces_on_real_data():
     test = cu.loaders.make_loaders(binary, 16, eval_batch_size=50)["test"]
     iou = cu.evaluate(model, test, metrics=[cu.metrics.BinaryIoU()])["iou"]
     assert abs(iou - meta["test"]["iou"]) <= 0.002
-    tta = cu.evaluate(cu.FlipTTA(model, dense=True), test, metrics=[cu.metrics.BinaryIoU()])["iou"]
-    assert tta >= 0.78  # notebook 06's self-check on this model
+    assert iou >= 0.77  # notebook 06's self-check on this model (a single pass, as validation chose)
     second, meta2 = cu.load_pretrained("unet_pets_seed1")
     assert meta2["normalization"] == meta["normalization"]
-    pair = cu.FlipTTA(cu.models.Ensemble([model, second]), dense=True)
-    assert cu.evaluate(pair, test, metrics=[cu.metrics.BinaryIoU()])["iou"] >= 0.80  # notebook 06's ensemble
+    pair = cu.models.Ensemble([model, second])
+    assert cu.evaluate(pair, test, metrics=[cu.metrics.BinaryIoU()])["iou"] >= 0.79  # notebook 06's pair
 
 
 def test_cli_help_runs(monkeypatch, capsys):

@@ -48,9 +48,7 @@ def test_lower_is_better_names_the_right_winner_and_scale_gives_points():
 
 def test_the_printed_line_carries_difference_spread_runs_and_verdict():
     line = str(cu.compare([0.652, 0.661, 0.647], [0.684, 0.690, 0.679], names=("SGD", "Adam"), scale=100))
-    assert line == (
-        "Adam - SGD = +3.10 ± 0.52 points (3 runs each; one run's spread 0.64) -> Adam is better"
-    )
+    assert line == ("Adam - SGD = +3.1 ± 0.5 points (3 runs each; one run's spread 0.6) -> Adam is better")
 
 
 @pytest.mark.parametrize(
@@ -65,3 +63,9 @@ def test_the_printed_line_carries_difference_spread_runs_and_verdict():
 def test_bad_input_names_the_argument(kwargs, word):
     with pytest.raises(ValueError, match=word):
         compare(**kwargs)
+
+
+def test_the_printed_line_keeps_the_digits_the_noise_allows():
+    assert "+34 ± 2 points" in str(compare([0.10, 0.12, 0.14], [0.44, 0.46, 0.49], scale=100))
+    assert "+10.00 ± 0.07" in str(compare(0.5, 0.6, run_sd=0.0005, scale=100))
+    assert "± nan" in str(compare(0.5, 0.6)) and compare(0.5, 0.6).digits == 2

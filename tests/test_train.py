@@ -440,7 +440,8 @@ def test_epochs_are_counted_from_one_in_what_the_trainer_prints(capsys):
     loaders = {k: cu.TensorLoader(split, 16, (0.5,), (0.5,)) for k in ("train", "val")}
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 2), nn.LogSoftmax(1))
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    history = cu.train_val_model(model, nn.NLLLoss(), opt, loaders, 2, log_interval=None, progress=False).history
+    result = cu.train_val_model(model, nn.NLLLoss(), opt, loaders, 2, log_interval=None, progress=False)
+    history = result.history
     out = capsys.readouterr().out
     assert "Epoch 1/2" in out and "Epoch 2/2" in out and "Epoch 0/" not in out
     assert f"at epoch {history.best_epoch + 1} of 2." in out
