@@ -12,7 +12,16 @@ import torch.nn.functional as F
 
 from .base import CourseModel
 
-__all__ = ["BLOCKS", "PlainBlock", "ResNet", "ResNet9", "ResidualBlock", "conv3x3"]
+__all__ = [
+    "BLOCKS",
+    "SHORTCUTS",
+    "PlainBlock",
+    "ResNet",
+    "ResNet9",
+    "ResidualBlock",
+    "ZeroPadShortcut",
+    "conv3x3",
+]
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -20,11 +29,37 @@ def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
 
 
+class ZeroPadShortcut(nn.Module):
+    """The parameter-free shortcut for a block that changes the shape (He et al. 2015, section 4.2,
+    option A): the identity, subsampled by ``stride`` (every other pixel for stride 2) and padded with
+    zero channels from ``in_channels`` up to ``out_channels``.
+
+    (N, C_in, H, W) -> (N, C_out, H / stride, W / stride); channels ``C_in:`` of the output are zeros.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+        super().__init__()
+        if out_channels < in_channels:
+            raise ValueError(
+                f"ZeroPadShortcut pads channels, so out_channels must be >= in_channels, got "
+                f"{in_channels} -> {out_channels}; use a projection (shortcut='projection') to reduce them."
+            )
+        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]  # the pixels a stride-`stride` 3x3 conv centres on
+        return F.pad(x, (0, 0, 0, 0, 0, self.out_channels - self.in_channels))  # zero channels at the end
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"
+
+
 class ResidualBlock(nn.Module):
-    """``relu(bn(conv(relu(bn(conv(x))))) + shortcut(x))``.
+    """``relu(branch(x) + shortcut(x))`` with ``branch(x) = bn(conv(relu(bn(conv(x)))))``.
 
     (N, C_in, H, W) -> (N, C_out, H / stride, W / stride). The shortcut is the identity, or
-    ``downsample`` (conv3x3 + batch-norm) when the shape changes.
+    ``downsample`` when the shape changes: a projection (conv3x3 + batch-norm, ResNet-14's) or a
+    :class:`ZeroPadShortcut` (no parameters).
     """
 
     registry_name = "basic"  # how ResNet(block=...) and checkpoints name it
@@ -44,18 +79,25 @@ class ResidualBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.downsample = downsample
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shortcut = x if self.downsample is None else self.downsample(x)
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
+        """The two convolutions, ``F(x)``: (N, C_in, H, W) -> (N, C_out, H / stride, W / stride)."""
         out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + shortcut)
+        return self.bn2(self.conv2(out))
+
+    def shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        """The skip path: ``x`` itself, or ``downsample(x)`` where the block changes the shape."""
+        return x if self.downsample is None else self.downsample(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.branch(x) + self.shortcut(x))
 
 
 class PlainBlock(ResidualBlock):
-    """:class:`ResidualBlock` without the shortcut: ``relu(bn(conv(relu(bn(conv(x))))))``.
+    """:class:`ResidualBlock` without the shortcut: ``relu(branch(x))``.
 
-    The same layers and parameters (``downsample`` is accepted and ignored), so a ``ResNet`` built
-    from it is a *plain* network of the same depth and width: the control for skip connections.
+    The same layers and parameters as a residual block whose shortcut has none (identity or
+    :class:`ZeroPadShortcut`; a projection ``downsample`` is accepted and ignored), so a ``ResNet``
+    built from it is a *plain* network of the same depth and width: the control for skip connections.
     """
 
     registry_name = "plain"
@@ -64,10 +106,11 @@ class PlainBlock(ResidualBlock):
         super().__init__(in_channels, out_channels, stride, downsample=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+        return self.relu(self.branch(x))
 
 
 BLOCKS: dict[str, type[nn.Module]] = {"basic": ResidualBlock, "plain": PlainBlock}
+SHORTCUTS = ("projection", "zero_pad")  # ResNet(shortcut=...): how a block that changes the shape skips
 
 
 class ResNet(CourseModel):
@@ -75,7 +118,15 @@ class ResNet(CourseModel):
     ``layers[i]`` blocks with 16, 32 and 64 channels (stages 2 and 3 halve the size), global average
     pooling, linear classifier. ``ResNet("basic", [2, 2, 2])`` ("ResNet-14", also spelt
     ``ResNet(ResidualBlock, [2, 2, 2])``) has 195,738 parameters; ``ResNet("plain", ...)`` is the
-    same network without skip connections. Depth = 6 * blocks per stage + 2.
+    same network without skip connections.
+
+    ``shortcut``: the skip path of the two blocks that change the shape. ``"projection"`` (the
+    default, ResNet-14's): a 3x3 convolution with stride 2 and a batch-norm, 2 layers with weights
+    more (the paper's option B projects with 1x1 convolutions). ``"zero_pad"``: the paper's CIFAR-10
+    option A, :class:`ZeroPadShortcut`, no parameters: then ``ResNet("basic", ..., shortcut="zero_pad")``
+    and ``ResNet("plain", ...)`` have exactly the same parameters, and differ only by ``+ x``.
+    The depth in the name counts the layers with weights on the main path: 6 * blocks per stage + 2
+    (the stem, the block convolutions, the classifier); projection convolutions are off it.
 
     Input (N, C, H, W), e.g. (N, 3, 32, 32) -> log-probabilities (N, num_classes).
     """
@@ -86,8 +137,12 @@ class ResNet(CourseModel):
         layers=(2, 2, 2),
         num_classes: int = 10,
         in_channels: int = 3,
+        shortcut: str = "projection",
     ):
         super().__init__()
+        if shortcut not in SHORTCUTS:
+            raise ValueError(f"shortcut must be one of {list(SHORTCUTS)}, got {shortcut!r}.")
+        self.shortcut_kind = shortcut  # "projection" or "zero_pad"
         if isinstance(block, str):
             if block not in BLOCKS:
                 raise ValueError(f"block must be one of {sorted(BLOCKS)} (or a block class), got {block!r}.")
@@ -109,7 +164,9 @@ class ResNet(CourseModel):
 
     def _make_layer(self, block, out_channels: int, blocks: int, stride: int = 1) -> nn.Sequential:
         downsample = None
-        if stride != 1 or self.in_channels != out_channels:
+        if (stride != 1 or self.in_channels != out_channels) and self.shortcut_kind == "zero_pad":
+            downsample = ZeroPadShortcut(self.in_channels, out_channels, stride)
+        elif stride != 1 or self.in_channels != out_channels:
             downsample = nn.Sequential(
                 conv3x3(self.in_channels, out_channels, stride), nn.BatchNorm2d(out_channels)
             )
@@ -117,6 +174,11 @@ class ResNet(CourseModel):
         self.in_channels = out_channels
         stage += [block(out_channels, out_channels) for _ in range(1, blocks)]
         return nn.Sequential(*stage)
+
+    def _canonical_args(self, args: dict) -> dict:
+        """The default shortcut is left out, so that checkpoints saved before ``shortcut`` existed
+        (the packaged ResNet-14) and new ResNets with projections record the same ``model_args``."""
+        return {k: v for k, v in args.items() if not (k == "shortcut" and v == "projection")}
 
     def reset_classifier(self, num_classes: int) -> None:
         """A new, randomly initialised classifier for ``num_classes`` (transfer learning to new classes);
