@@ -27,16 +27,16 @@ FOLDER = Path(__file__).resolve().parent / "checkpoints"
 # inputs must be normalised with are in the checkpoint itself (meta["normalization"]).
 PRETRAINED: dict[str, dict[str, str]] = {
     "resnet14_cifar10": {
-        "resnet14_cifar10.pt": "af24a83406e16aca0428244c720145b27041d0a6412351842dd23711a980af97",
-        "resnet14_cifar10.json": "be9c16cddb60cdbe402a9c61de4363fa9da9d9fc8ecd005a252ba11bc1ac8a96",
+        "resnet14_cifar10.pt": "0f7bda33d86dc85a5d7d76dff39e5b5c3cb75a6abb0f74353a3558e5ab573e4d",
+        "resnet14_cifar10.json": "a55afe13a0df2795f31b2fcc6ec1837d925a46baa915f16cec335b64a5f32274",
     },
     "unet_pets": {
-        "unet_pets.pt": "aea6abb16bbf7093710f92b9752e46536fce14e11b16542bd2997c648ff253ed",
-        "unet_pets.json": "e045abf3b68b92c857413d59dfeac1922afd4f8d79c74bcd9193316f2fc5aa37",
+        "unet_pets.pt": "1aaba9ae201f02487a7d3532a929697ebdd68e948908cc8e4aa7fafd577324da",
+        "unet_pets.json": "44d2f9e9a6268c038b9db5c7a87c56f8fc1593fdccaaf192fd85289185d7d9dd",
     },
     "unet_pets_seed1": {
-        "unet_pets_seed1.pt": "6fc8050414063fcd40bba461da88caa0fbd7e115c4e4e0d5adf9dc47f28470a7",
-        "unet_pets_seed1.json": "81c2f29428874dace9511448e5a7e3ecdd39de439d7225ed9eb0c1b3e662c267",
+        "unet_pets_seed1.pt": "b13d8ebe5f5cc5d8c0340a752f4fbc90bf322536cf3943991ad1fdd653210a45",
+        "unet_pets_seed1.json": "700d35d8eb115b64c565b2a5875e336241592d857ece7e83109526e5af627a11",
     },
     "pets_breeds_scratch": {
         "pets_breeds_scratch.pt": "dd40a07b6b1fff6dc6389af912643d926ddabfda0153d2f722aa7ce0c55ad615",
