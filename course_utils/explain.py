@@ -35,17 +35,15 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import IGNORE_INDEX
-from .noise import Z
+from .noise import compare_images
 from .optim import check_positive
 
 SCORES = ("logit", "log_prob", "output")
@@ -53,7 +51,6 @@ Classes = torch.Tensor | Sequence[int] | int | None
 
 __all__ = [
     "SCORES",
-    "ImageComparison",
     "compare_images",
     "gradcam",
     "mass_inside",
@@ -371,123 +368,3 @@ def pointing_hits(maps: torch.Tensor, masks: torch.Tensor, ignore_index: int = I
     maps = maps.masked_fill(~valid, float("-inf"))
     peak = maps.amax(dim=(1, 2), keepdim=True)
     return ((maps == peak) & inside).any(dim=(1, 2)) & (peak.flatten() > 0)
-
-
-@dataclass(frozen=True)
-class ImageComparison:
-    """The result of :func:`compare_images`: means over the images, the difference ``b - a`` with its
-    spread, and the verdict, in the units given times ``scale``.
-
-    ``image_sd`` is one image's spread: of the per-image differences (paired) or of the scores around
-    each setting's mean (unpaired, pooled). ``diff_sd`` is the spread of the difference of the means:
-    ``image_sd / sqrt(n)`` paired, ``image_sd * sqrt(1/n_a + 1/n_b)`` unpaired.
-    """
-
-    names: tuple[str, str]
-    n: tuple[int, int]
-    paired: bool
-    mean_a: float
-    mean_b: float
-    image_sd: float
-    diff: float
-    diff_sd: float
-    verdict: str
-    unit: str = ""
-
-    @property
-    def real(self) -> bool:
-        """Whether the difference is at least ``Z`` times its spread."""
-        return bool(self.diff_sd == self.diff_sd and abs(self.diff) >= Z * self.diff_sd)
-
-    def __str__(self) -> str:
-        unit = f" {self.unit}" if self.unit else ""
-        images = (
-            f"paired over {self.n[0]} images"
-            if self.paired
-            else f"{self.names[0]}: {self.n[0]} images, {self.names[1]}: {self.n[1]}"
-        )
-        return (
-            f"{self.names[1]} - {self.names[0]} = {self.diff:+.2f} ± {self.diff_sd:.2f}{unit} "
-            f"({images}; one image's spread {self.image_sd:.2f}) -> {self.verdict}"
-        )
-
-
-def _scores(name: str, values) -> torch.Tensor:
-    """Per-image scores as a float64 vector (N,); bool hits count 1 or 0."""
-    values = torch.as_tensor(values).detach().cpu()
-    if values.dim() != 1 or values.is_complex():
-        raise ValueError(
-            f"compare_images: {name} must be one score per image, a vector (N,), got shape "
-            f"{tuple(values.shape)}. Pass e.g. mass_inside(maps, masks) or pointing_hits(maps, masks)."
-        )
-    return values.double()
-
-
-def compare_images(
-    a,
-    b,
-    *,
-    names: tuple[str, str] = ("A", "B"),
-    paired: bool = True,
-    scale: float = 100.0,
-    higher_is_better: bool = True,
-) -> ImageComparison:
-    """Compare two settings' per-image scores ``a`` and ``b`` (N,) by the course's one rule: the
-    difference ``b - a`` of their means is real when it is at least ``Z`` times its own spread.
-
-    The noise here is which images were drawn, not which training run made the model: the spread is
-    measured over the images, for the models as they are.
-
-    - ``paired=True`` (default): ``a[i]`` and ``b[i]`` score the same image ``i`` (two maps of one
-      image, or two models on one image); the spread of the mean difference is the per-image
-      differences' standard deviation over ``sqrt(n)``. Images where either score is NaN (an
-      all-zero map's :func:`mass_inside`) are left out, and ``n`` says how many remain.
-    - ``paired=False``: two groups of different images (e.g. right and wrong predictions); their
-      spreads are pooled, as :func:`course_utils.compare` pools runs. NaN scores are left out.
-
-    Scores are fractions or bools (hits count 1); ``scale=100`` shows them as points.
-    """
-    if len(names) != 2:
-        raise ValueError(f"compare_images: names must be two labels (for a and b), got {names!r}")
-    a, b = _scores("a", a), _scores("b", b)
-    if paired:
-        if a.shape != b.shape:
-            raise ValueError(
-                f"compare_images: paired scores need one pair per image, but a has {len(a)} and b "
-                f"{len(b)}. Score the same images in both, or pass paired=False for two groups."
-            )
-        keep = ~(a.isnan() | b.isnan())
-        a, b = a[keep], b[keep]
-        n_a = n_b = len(a)
-        image_sd = (b - a).std().item() if n_a >= 2 else math.nan
-        diff_sd = image_sd / math.sqrt(n_a) if n_a else math.nan
-    else:
-        a, b = a[~a.isnan()], b[~b.isnan()]
-        n_a, n_b = len(a), len(b)
-        dof = n_a + n_b - 2
-        squares = ((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()
-        image_sd = math.sqrt(squares.item() / dof) if dof > 0 else math.nan
-        diff_sd = image_sd * math.sqrt(1 / n_a + 1 / n_b) if n_a and n_b else math.nan
-    if not (n_a and n_b):
-        raise ValueError("compare_images: no image has a score (all NaN or empty); nothing to compare.")
-    mean_a, mean_b = a.mean().item(), b.mean().item()
-    diff = mean_b - mean_a
-    if diff_sd != diff_sd:
-        verdict = "noise unknown: score two images or more"
-    elif abs(diff) >= Z * diff_sd:
-        verdict = f"{names[1] if (diff > 0) == higher_is_better else names[0]} is better"
-    else:
-        verdict = "within noise"
-    s = float(scale)
-    return ImageComparison(
-        names=tuple(names),
-        n=(n_a, n_b),
-        paired=paired,
-        mean_a=mean_a * s,
-        mean_b=mean_b * s,
-        image_sd=image_sd * s,
-        diff=diff * s,
-        diff_sd=diff_sd * s,
-        verdict=verdict,
-        unit="points" if s == 100 else "",
-    )

@@ -29,8 +29,8 @@ def plot_history(losses: dict, metrics: dict | None = None, metric_name: str = "
     panels = [("loss", losses)] + ([] if metrics is None else [(metric_name, metrics)])
     for ax, (name, values) in zip(axes[0], panels, strict=True):
         for phase, style in (("train", "-"), ("val", "--")):
-            ax.plot(values[phase], style, label=phase)
-        ax.set_xlabel("epoch")
+            ax.plot(range(1, len(values[phase]) + 1), values[phase], style, label=phase)
+        ax.set_xlabel("epoch")  # counted from 1, as the trainer prints them
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(name)
         ax.legend()

@@ -69,3 +69,8 @@ def test_the_printed_line_keeps_the_digits_the_noise_allows():
     assert "+34 ± 2 points" in str(compare([0.10, 0.12, 0.14], [0.44, 0.46, 0.49], scale=100))
     assert "+10.00 ± 0.07" in str(compare(0.5, 0.6, run_sd=0.0005, scale=100))
     assert "± nan" in str(compare(0.5, 0.6)) and compare(0.5, 0.6).digits == 2
+
+
+def test_rounding_never_makes_the_numbers_contradict_the_verdict():
+    c = compare([0.9670, 0.9638, 0.9632], [0.9442, 0.8702, 0.9448], scale=100)  # -4.49 ± 2.48
+    assert c.verdict == "within noise" and "-4.5 ± 2.5" in str(c)
