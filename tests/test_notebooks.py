@@ -302,8 +302,8 @@ def test_the_timed_lines_check_reads_every_line_and_catches_a_wrong_one():
     assert len([t for path in LESSONS for t in timed_lines(read(path))]) == len(quoted) >= 8
     nb = read(ROOT / "notebooks" / "04_cifar10_optimizers.ipynb", copy_for_changes=True)
     assert not wrong_timed_lines(nb)
-    for cell in nb.cells:  # the 60 s cell quoted as 80 s, the 146 s one as 4 minutes
-        cell.source = cell.source.replace("about 60 s", "about 80 s").replace(
+    for cell in nb.cells:  # the 46 s cell quoted as 80 s, the 146 s one as 4 minutes
+        cell.source = cell.source.replace("about 45 s", "about 80 s").replace(
             "about 2 minutes", "about 4 minutes"
         )
     assert len(wrong_timed_lines(nb)) == 2
