@@ -326,33 +326,56 @@ def test_setup_cell_sets_the_process_wide_settings_explicitly(lesson):
 
 
 @functools.cache
-def _current_settings(profile: str) -> str:
-    return run_notebooks.stamp(profile)["settings"]
+def _current_settings(profile: str, recipes: tuple[str, ...]) -> str:
+    return run_notebooks.stamp(profile, list(recipes))["settings"]
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
 def test_solutions_ran_with_their_lessons_settings_and_package(lesson):
     solution = ROOT / "notebooks" / "solutions" / f"{lesson.name[:2]}_solutions.ipynb"
-    ours, theirs = (read(p).metadata.get("course") for p in (lesson, solution))
-    assert ours and theirs, (
-        "a notebook without a run stamp: re-execute it with tools/run_notebooks.py --profile cpu"
-    )
+    for path in (lesson, solution):
+        nb = read(path)
+        ran = nb.metadata.get("course")
+        assert ran and "recipes" in ran, (
+            f"{path.name} has no run stamp (or one from before recipes were stamped): re-execute it with "
+            f"tools/run_notebooks.py --profile cpu {lesson.name[:2]}"
+        )
+        assert ran["profile"] == "cpu", f"{path.name}: committed outputs come from the cpu profile"
+        assert ran["recipes"] == run_notebooks.recipes_used(nb), (
+            f"{path.name} names other recipes than when it ran ({ran['recipes']}): re-execute it"
+        )
+        assert ran["settings"] == _current_settings("cpu", tuple(ran["recipes"])), (
+            f"{path.name} ran with profile values or recipes ({ran['recipes']}) that the package no longer "
+            f"has: re-execute the lesson and its solutions (tools/run_notebooks.py --profile cpu "
+            f"{lesson.name[:2]})"
+        )
+    ours, theirs = (read(p).metadata["course"]["package"] for p in (lesson, solution))
     assert theirs == ours, (
-        f"{solution.name} was executed with other settings or package code than {lesson.name} "
-        f"({theirs} against {ours}): re-execute both (tools/run_notebooks.py --profile cpu {lesson.name[:2]})"
-    )
-    assert ours["profile"] == "cpu", "committed outputs come from the cpu profile"
-    assert ours["settings"] == _current_settings("cpu"), (
-        f"{lesson.name} ran with profile values or recipes that the package no longer has: re-execute "
-        f"it and its solutions (tools/run_notebooks.py --profile cpu {lesson.name[:2]})"
+        f"{solution.name} was executed with other package code than {lesson.name}: re-execute both "
+        f"(tools/run_notebooks.py --profile cpu {lesson.name[:2]})"
     )
 
 
-def test_the_stamp_changes_with_a_profile_value(monkeypatch):
+def test_the_stamp_changes_with_a_profile_value_and_a_named_recipe_only(monkeypatch):
     import course_utils as cu
 
-    before = run_notebooks.stamp("cpu")
+    before = run_notebooks.stamp("cpu", ["unet_pets"])
     changed = dataclasses.replace(cu.config.PROFILES["cpu"], mnist_epochs=99)
     monkeypatch.setitem(cu.config.PROFILES, "cpu", changed)
-    after = run_notebooks.stamp("cpu")
+    after = run_notebooks.stamp("cpu", ["unet_pets"])
     assert after["settings"] != before["settings"] and after["package"] == before["package"]
+    faster = cu.RECIPES["resnet9"].replace(lr=0.123)
+    monkeypatch.setitem(cu.RECIPES, "resnet9", faster)  # a recipe the stamp does not name
+    assert run_notebooks.stamp("cpu", ["unet_pets"])["settings"] == after["settings"]
+    monkeypatch.setitem(cu.RECIPES, "unet_pets", cu.RECIPES["unet_pets"].replace(lr=0.123))
+    assert run_notebooks.stamp("cpu", ["unet_pets"])["settings"] != after["settings"]
+
+
+def test_recipes_used_reads_strings_and_f_strings():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell('if True:\n    !pip install x\nr = cu.RECIPES["unet_pets"]'),
+        nbformat.v4.new_code_cell('runs = [cu.RECIPES[f"skip_{kind}"] for kind in KINDS]\nx = f"{a}{b}"'),
+        nbformat.v4.new_markdown_cell('"resnet9" in markdown does not count'),
+    ]
+    assert run_notebooks.recipes_used(nb) == ["skip_plain", "skip_residual", "unet_pets"]

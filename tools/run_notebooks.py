@@ -12,14 +12,16 @@ The peak memory is the kernel process's peak resident set size (``ru_maxrss``), 
 kernel after the last cell.
 
 Each written notebook carries a stamp in its metadata (``metadata["course"]``, see :func:`stamp`): the
-profile it ran in, a digest of that profile's values and of every recipe as that profile runs it, and a
-digest of the package's code. ``tests/test_notebooks.py`` compares them, so a solution notebook executed
-with other settings or other package code than its lesson (a stale solution) fails the tests.
+profile it ran in, the recipes its code names, a digest of that profile's values and those recipes as
+it runs them, and a digest of the package's code. ``tests/test_notebooks.py`` compares them, so a
+solution executed with other package code than its lesson, or a notebook whose profile values or
+recipes have changed since it ran (a stale notebook), fails the tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -60,20 +62,57 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def stamp(profile_name: str, dry_run: bool = False) -> dict:
-    """What a notebook run depends on, as short digests: the profile's values with every recipe as
-    that profile runs it (``settings``), and the package's source files and checkpoints (``package``)."""
+def _string_patterns(source: str) -> list[re.Pattern]:
+    """Every string constant of a cell's code as a pattern: "unet_pets" as itself, f"skip_{kind}" as
+    skip_ followed by any name (f-strings with fewer than 3 fixed characters are skipped)."""
+    magic = re.compile(r"^(\s*)[%!].*$", re.MULTILINE)  # IPython magics and shell lines: no strings
+    code = magic.sub(r"\1pass", source)
+    patterns = []
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            patterns.append(re.compile(re.escape(node.value)))
+        elif isinstance(node, ast.JoinedStr):
+            parts = [re.escape(v.value) if isinstance(v, ast.Constant) else "[a-z0-9_]*" for v in node.values]
+            fixed = sum(len(v.value) for v in node.values if isinstance(v, ast.Constant))
+            if fixed >= 3:
+                patterns.append(re.compile("".join(parts)))
+    return patterns
+
+
+def recipes_used(nb) -> list[str]:
+    """The registered recipes a notebook's code names: every string that spells a recipe's name, and
+    every f-string that matches one, as ``RECIPES[f"breeds_{setting}"]`` matches the four
+    ``breeds_*``. Over-inclusive by design: a recipe named anywhere in the code counts as used."""
+    import course_utils as cu
+
+    patterns = [p for c in nb.cells if c.cell_type == "code" for p in _string_patterns(c.source)]
+    return sorted(name for name in cu.RECIPES if any(p.fullmatch(name) for p in patterns))
+
+
+def stamp(profile_name: str, recipes: list[str], dry_run: bool = False) -> dict:
+    """What a notebook run depends on, as short digests: the profile's values with the ``recipes`` it
+    names (:func:`recipes_used`) as that profile runs them (``settings``), and the package's source
+    files and checkpoints (``package``). A recipe that a notebook does not name can change (or a new
+    lesson's recipe arrive) without making the notebook stale."""
     import dataclasses
 
     import course_utils as cu
 
     profile = cu.get_profile(profile_name, dry_run=dry_run)
-    recipes = {name: r.for_profile(profile).as_dict() for name, r in sorted(cu.RECIPES.items())}
-    settings = json.dumps([dataclasses.asdict(profile), recipes], sort_keys=True, default=str)
+    unknown = sorted(set(recipes) - set(cu.RECIPES))
+    if unknown:
+        raise ValueError(f"stamp: recipes {unknown} are not registered in course_utils.RECIPES")
+    ran = {name: cu.RECIPES[name].for_profile(profile).as_dict() for name in sorted(recipes)}
+    settings = json.dumps([dataclasses.asdict(profile), ran], sort_keys=True, default=str)
     package = ROOT / "course_utils"
     files = sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in (".py", ".pt", ".json"))
     code = "".join(f"{p.relative_to(package)}:{_digest(p.read_bytes().hex())}\n" for p in files)
-    return {"profile": profile.name, "settings": _digest(settings), "package": _digest(code)}
+    return {
+        "profile": profile.name,
+        "recipes": sorted(recipes),
+        "settings": _digest(settings),
+        "package": _digest(code),
+    }
 
 
 def leaked_paths(nb) -> list[str]:
@@ -129,7 +168,7 @@ def execute(path: Path, timeout: int = 1800, write: bool = False) -> Run:
         raise SystemExit(f"{path.name}: machine paths in outputs, not written: {sorted(set(leaks))[:3]}")
     if write:
         nb.metadata["course"] = stamp(
-            os.environ.get("COURSE_PROFILE", "cpu"), bool(os.environ.get("COURSE_DRY_RUN"))
+            os.environ.get("COURSE_PROFILE", "cpu"), recipes_used(nb), bool(os.environ.get("COURSE_DRY_RUN"))
         )
         nbformat.write(nb, path)
     return Run(seconds, peak_kb / 1024, nb)
