@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import torch.nn as nn
 
+from . import blocks
 from .base import CourseModel
+from .blocknet import FAMILIES, BlockNet
 from .classic import LeNet5, MiniVGGNet, conv_output_size
 from .resnet import BLOCKS, PlainBlock, ResidualBlock, ResNet, ResNet9, conv3x3
-from .summary import count_parameters, gradient_norms, summary
+from .summary import count_macs, count_parameters, gradient_norms, summary
 from .unet import UNet
 
 MODELS: dict[str, type[CourseModel]] = {
+    "blocknet": BlockNet,
     "lenet5": LeNet5,
     "minivgg": MiniVGGNet,
     "resnet": ResNet,
@@ -84,6 +87,8 @@ class Ensemble(nn.Module):
 
 __all__ = [
     "BLOCKS",
+    "FAMILIES",
+    "BlockNet",
     "MODELS",
     "CourseModel",
     "Ensemble",
@@ -95,9 +100,11 @@ __all__ = [
     "ResNet9",
     "ResidualBlock",
     "UNet",
+    "blocks",
     "build_model",
     "conv3x3",
     "conv_output_size",
+    "count_macs",
     "count_parameters",
     "gradient_norms",
     "model_name",

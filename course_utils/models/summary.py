@@ -1,5 +1,6 @@
 """Looking inside a model: ``summary`` (each layer's output shape and parameters, as a table),
-``count_parameters`` and ``gradient_norms`` (how much gradient reaches each layer)."""
+``count_parameters``, ``count_macs`` (multiply-adds of one forward pass) and ``gradient_norms`` (how much
+gradient reaches each layer)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,51 @@ import torch.nn as nn
 
 from .._memory import release_memory
 
-__all__ = ["count_parameters", "gradient_norms", "summary"]
+__all__ = ["count_macs", "count_parameters", "gradient_norms", "summary"]
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """The number of scalar parameters of ``model``; with ``trainable_only=True``, only those with
     ``requires_grad`` (a frozen backbone's weights are not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def count_macs(model: nn.Module, input_size: tuple[int, ...], device: str | torch.device = "cpu") -> int:
+    """Multiply-adds of one forward pass of one image of shape ``input_size`` (e.g. ``(3, 32, 32)``),
+    counted in the model's ``Conv2d`` and ``Linear`` layers from the shapes they produce:
+
+    - ``Conv2d``: output elements x (input channels / groups) x kernel height x kernel width;
+    - ``Linear``: output elements x input features (per pixel where it acts on each pixel).
+
+    Batch-norm, activations, pooling and additions are not counted (by convention; they are few
+    multiply-adds, though not always little time). The model's mode and weights are left untouched.
+    """
+    total = 0
+
+    def conv(module: nn.Conv2d, _inputs, output):
+        nonlocal total
+        kh, kw = module.kernel_size
+        total += output.numel() * (module.in_channels // module.groups) * kh * kw
+
+    def linear(module: nn.Linear, _inputs, output):
+        nonlocal total
+        total += output.numel() * module.in_features
+
+    hooks = [
+        m.register_forward_hook(conv if isinstance(m, nn.Conv2d) else linear)
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d | nn.Linear)
+    ]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *input_size, device=device))
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return total
 
 
 def summary(

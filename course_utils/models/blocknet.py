@@ -1,0 +1,103 @@
+"""``BlockNet``: one CIFAR-10 skeleton, several block families (lesson 09).
+
+The skeleton is fixed: a 3x3 convolution stem (batch-norm, ReLU) at full resolution, stages of blocks
+(the first stage at 32x32, each later one halving the size), global average pooling and a linear
+classifier. Only the block changes, so that two networks differ by their blocks alone:
+
+=============  ================================================  ========================================
+family         a stage's blocks                                  how a stage halves the size
+=============  ================================================  ========================================
+``basic``      ResNet's two 3x3 convolutions (ResidualBlock)     the first block's stride, projection
+``bottleneck`` :class:`~.blocks.Bottleneck`, 1x1 -> 3x3 -> 1x1    the first block's stride, projection
+``separable``  :class:`~.blocks.DepthwiseSeparable` (MobileNet)  the first block's stride
+``inverted``   :class:`~.blocks.InvertedResidual` (MobileNetV2)  the first block's stride
+``mbconv``     InvertedResidual + SqueezeExcite, SiLU            the first block's stride
+               (EfficientNet)
+``convnext``   :class:`~.blocks.ConvNeXtBlock`                   LayerNorm2d + 2x2 convolution, stride 2,
+                                                                 before the stage's blocks
+=============  ================================================  ========================================
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .base import CourseModel
+from .blocks import Bottleneck, ConvNeXtBlock, DepthwiseSeparable, InvertedResidual, LayerNorm2d, conv_bn
+from .resnet import ResidualBlock
+
+__all__ = ["FAMILIES", "BlockNet"]
+
+FAMILIES = ("basic", "bottleneck", "separable", "inverted", "mbconv", "convnext")
+
+
+def _block(family: str, in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    """One block of ``family`` (not ``convnext``, whose blocks keep the shape: see ``_make_stage``)."""
+    if family == "basic":
+        same = stride == 1 and in_channels == out_channels
+        projection = None if same else conv_bn(in_channels, out_channels, 1, stride, activation=None)
+        return ResidualBlock(in_channels, out_channels, stride, projection)
+    if family == "bottleneck":
+        return Bottleneck(in_channels, out_channels, stride)
+    if family == "separable":
+        return DepthwiseSeparable(in_channels, out_channels, stride)
+    if family == "inverted":
+        return InvertedResidual(in_channels, out_channels, stride, expand=4)
+    return InvertedResidual(in_channels, out_channels, stride, expand=4, activation=nn.SiLU, se_ratio=0.25)
+
+
+class BlockNet(CourseModel):
+    """A small CIFAR-10 network of one block ``family`` (one of :data:`FAMILIES`).
+
+    ``widths[i]`` channels and ``depths[i]`` blocks in stage ``i``; the stem has ``widths[0]``
+    channels. Input (N, in_channels, H, W), e.g. (N, 3, 32, 32) -> log-probabilities (N, num_classes),
+    as the course's other classifiers return (``nn.NLLLoss`` or ``nn.CrossEntropyLoss`` train it).
+    """
+
+    def __init__(
+        self,
+        family: str = "basic",
+        widths=(32, 64, 128),
+        depths=(1, 1, 1),
+        num_classes: int = 10,
+        in_channels: int = 3,
+    ):
+        super().__init__()
+        if family not in FAMILIES:
+            raise ValueError(f"BlockNet: family must be one of {sorted(FAMILIES)}, got {family!r}.")
+        if len(widths) != len(depths) or not widths or min(depths) < 1:
+            raise ValueError(
+                f"BlockNet: widths and depths need one entry per stage and at least one block each, got "
+                f"widths={list(widths)}, depths={list(depths)}; e.g. widths=(32, 64, 128), depths=(1, 1, 1)."
+            )
+        self.family = family
+        self.stem = conv_bn(in_channels, widths[0], 3)
+        stages, channels = [], widths[0]
+        for i, (width, depth) in enumerate(zip(widths, depths, strict=True)):
+            stride = 1 if i == 0 else 2
+            stages.append(self._make_stage(family, channels, width, depth, stride))
+            channels = width
+        self.stages = nn.Sequential(*stages)
+        self.fc = nn.Linear(channels, num_classes)
+
+    @staticmethod
+    def _make_stage(family: str, in_channels: int, out_channels: int, depth: int, stride: int):
+        """``depth`` blocks; the first one changes channels and size, the others keep them."""
+        if family == "convnext":
+            change = stride != 1 or in_channels != out_channels
+            down = (
+                [LayerNorm2d(in_channels, eps=1e-6), nn.Conv2d(in_channels, out_channels, stride, stride)]
+                if change
+                else []
+            )
+            return nn.Sequential(*down, *(ConvNeXtBlock(out_channels) for _ in range(depth)))
+        blocks = [_block(family, in_channels, out_channels, stride)]
+        blocks += [_block(family, out_channels, out_channels, 1) for _ in range(depth - 1)]
+        return nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stages(self.stem(x))
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        return F.log_softmax(self.fc(x), dim=1)

@@ -1,0 +1,105 @@
+"""Lesson 09's blocks: shapes, parameter counts equal to torchvision's blocks of the same configuration,
+multiply-adds by formula = counted by hooks = counted by PyTorch's FlopCounterMode, and BlockNet."""
+
+import pytest
+import torch
+import torch.nn as nn
+import torchvision
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision.models import convnext_tiny, efficientnet_b0, mobilenet_v2, resnet50, resnext50_32x4d
+
+from course_utils.models import BlockNet, build_model, count_macs, count_parameters
+from course_utils.models.blocks import (
+    Bottleneck,
+    ConvNeXtBlock,
+    DepthwiseSeparable,
+    InvertedResidual,
+    SqueezeExcite,
+)
+
+
+def _params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _flop_counter_macs(model: nn.Module, input_size) -> int:
+    model.eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, *input_size))
+    return counter.get_total_flops() // 2  # PyTorch counts a multiply-add as two operations
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        # ResNet-50's layer1[1] and ResNeXt-50 32x4d's: 256 -> 64 (or 128 in 32 groups) -> 256
+        (lambda: Bottleneck(256, 256), lambda: resnet50().layer1[1]),
+        (lambda: Bottleneck(256, 256, groups=32, width=128), lambda: resnext50_32x4d().layer1[1]),
+        (lambda: Bottleneck(64, 256, width=64), lambda: resnet50().layer1[0]),  # projection
+        # MobileNetV2's features[3] (24 -> 24, expansion 6) and features[4] (24 -> 32, stride 2)
+        (lambda: InvertedResidual(24, 24, 1, expand=6), lambda: mobilenet_v2().features[3]),
+        (lambda: InvertedResidual(24, 32, 2, expand=6), lambda: mobilenet_v2().features[4]),
+        (lambda: InvertedResidual(32, 16, 1, expand=1), lambda: mobilenet_v2().features[1]),
+        # EfficientNet-B0's MBConv: 40 -> 40, kernel 5, expansion 6, SE with 40 // 4 = 10 channels, SiLU
+        (
+            lambda: InvertedResidual(40, 40, 1, expand=6, kernel_size=5, activation=nn.SiLU, se_ratio=0.25),
+            lambda: efficientnet_b0().features[3][1],
+        ),
+        (lambda: SqueezeExcite(96, 24), lambda: torchvision.ops.SqueezeExcitation(96, 24)),
+        # ConvNeXt-T's first block: 96 channels, 7x7 depthwise, expansion 4, layer scale
+        (lambda: ConvNeXtBlock(96), lambda: convnext_tiny().features[1][0]),
+    ],
+    ids=["bottleneck", "resnext", "bottleneck-projection", "inverted", "inverted-stride2", "inverted-t1"]
+    + ["mbconv", "squeeze-excite", "convnext"],
+)
+def test_a_block_has_torchvisions_parameter_count_for_the_same_configuration(ours, theirs):
+    assert _params(ours()) == _params(theirs())
+
+
+def _depthwise_separable_formula(c_in, c_out, h, w, k=3):
+    return h * w * (c_in * k * k + c_in * c_out)
+
+
+@pytest.mark.parametrize(
+    "block, size, formula",
+    [
+        (nn.Conv2d(32, 64, 3, padding=1, bias=False), (32, 16, 16), 16 * 16 * 32 * 64 * 9),
+        (DepthwiseSeparable(32, 64), (32, 16, 16), _depthwise_separable_formula(32, 64, 16, 16)),
+        (Bottleneck(64, 64, width=16), (64, 8, 8), 8 * 8 * (64 * 16 + 16 * 16 * 9 + 16 * 64)),
+        (Bottleneck(64, 64, groups=4, width=16), (64, 8, 8), 8 * 8 * (64 * 16 + 16 * 16 * 9 // 4 + 16 * 64)),
+        (InvertedResidual(16, 16, expand=6), (16, 8, 8), 8 * 8 * (16 * 96 + 96 * 9 + 96 * 16)),
+        (SqueezeExcite(32, 8), (32, 8, 8), 2 * 32 * 8),
+        (ConvNeXtBlock(32), (32, 8, 8), 8 * 8 * (32 * 49 + 2 * 4 * 32 * 32)),
+    ],
+    ids=["dense", "separable", "bottleneck", "grouped-bottleneck", "inverted", "squeeze-excite", "convnext"],
+)
+def test_multiply_adds_by_formula_by_hooks_and_by_pytorchs_counter_agree(block, size, formula):
+    assert count_macs(block, size) == formula
+    assert _flop_counter_macs(block, size) == formula
+
+
+@pytest.mark.parametrize("family", ["basic", "bottleneck", "separable", "inverted", "mbconv", "convnext"])
+def test_blocknet_of_every_family_classifies_cifar_sized_images_and_rebuilds(family):
+    net = BlockNet(family, widths=(16, 32, 64), depths=(1, 2, 1))
+    out = net(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 10) and torch.allclose(out.exp().sum(1), torch.ones(2))  # log-probabilities
+    again = build_model("blocknet", **net.model_args)
+    assert count_parameters(again) == count_parameters(net)
+    assert count_macs(net, (3, 32, 32)) == _flop_counter_macs(net, (3, 32, 32))
+
+
+def test_a_stride_2_block_halves_the_size_and_the_depthwise_one_is_cheaper():
+    x = torch.randn(1, 32, 16, 16)
+    for block in (Bottleneck(32, 64, 2), DepthwiseSeparable(32, 64, 2), InvertedResidual(32, 64, 2)):
+        assert block(x).shape == (1, 64, 8, 8)
+    dense = nn.Conv2d(64, 64, 3, padding=1, bias=False)
+    assert count_macs(DepthwiseSeparable(64, 64), (64, 8, 8)) * 7 < count_macs(dense, (64, 8, 8))
+
+
+def test_bad_arguments_are_refused_with_the_fix():
+    with pytest.raises(ValueError, match="family must be one of"):
+        BlockNet("vit")
+    with pytest.raises(ValueError, match="one entry per stage"):
+        BlockNet("basic", widths=(16, 32), depths=(1,))
+    with pytest.raises(ValueError, match="multiple of groups"):
+        Bottleneck(64, 64, groups=3, width=16)
