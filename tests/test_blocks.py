@@ -8,7 +8,7 @@ import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models import convnext_tiny, efficientnet_b0, mobilenet_v2, resnet50, resnext50_32x4d
 
-from course_utils.models import BlockNet, build_model, count_macs, count_parameters
+from course_utils.models import BlockNet, build_model, count_macs, count_parameters, forward_time
 from course_utils.models.blocks import (
     Bottleneck,
     ConvNeXtBlock,
@@ -103,3 +103,11 @@ def test_bad_arguments_are_refused_with_the_fix():
         BlockNet("basic", widths=(16, 32), depths=(1,))
     with pytest.raises(ValueError, match="multiple of groups"):
         Bottleneck(64, 64, groups=3, width=16)
+
+
+def test_forward_time_measures_a_warm_pass_and_restores_the_mode():
+    net = BlockNet("separable", widths=(8, 16), depths=(1, 1)).train()
+    seconds = forward_time(net, (3, 32, 32), batch_size=2, min_run_time=0.05)
+    assert 0 < seconds < 5 and net.training
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        forward_time(net, (3, 32, 32), batch_size=0)

@@ -13,7 +13,7 @@ from .base import CourseModel
 from .blocknet import FAMILIES, BlockNet
 from .classic import LeNet5, MiniVGGNet, conv_output_size
 from .resnet import BLOCKS, PlainBlock, ResidualBlock, ResNet, ResNet9, conv3x3
-from .summary import count_macs, count_parameters, gradient_norms, summary
+from .summary import count_macs, count_parameters, forward_time, gradient_norms, summary
 from .unet import UNet
 
 MODELS: dict[str, type[CourseModel]] = {
@@ -106,6 +106,7 @@ __all__ = [
     "conv_output_size",
     "count_macs",
     "count_parameters",
+    "forward_time",
     "gradient_norms",
     "model_name",
     "summary",

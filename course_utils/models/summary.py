@@ -1,6 +1,6 @@
 """Looking inside a model: ``summary`` (each layer's output shape and parameters, as a table),
-``count_parameters``, ``count_macs`` (multiply-adds of one forward pass) and ``gradient_norms`` (how much
-gradient reaches each layer)."""
+``count_parameters``, ``count_macs`` (multiply-adds of one forward pass), ``forward_time`` (measured) and
+``gradient_norms`` (how much gradient reaches each layer)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from .._memory import release_memory
 
-__all__ = ["count_macs", "count_parameters", "gradient_norms", "summary"]
+__all__ = ["count_macs", "count_parameters", "forward_time", "gradient_norms", "summary"]
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
@@ -54,6 +54,37 @@ def count_macs(model: nn.Module, input_size: tuple[int, ...], device: str | torc
         for h in hooks:
             h.remove()
     return total
+
+
+def forward_time(
+    model: nn.Module,
+    input_size: tuple[int, ...],
+    batch_size: int = 1,
+    min_run_time: float = 1.0,
+    device: str | torch.device = "cpu",
+) -> float:
+    """Seconds of one forward pass of a batch of ``batch_size`` images of shape ``input_size``, warm:
+    the median over repeated runs of at least ``min_run_time`` seconds in all
+    (``torch.utils.benchmark.Timer.blocked_autorange``, after one warm-up pass), in evaluation mode
+    without gradients, with the threads PyTorch has. The model's mode is restored."""
+    from torch.utils import benchmark
+
+    if batch_size < 1 or min_run_time <= 0:
+        raise ValueError(
+            f"forward_time: batch_size must be >= 1 and min_run_time > 0, got {batch_size} and "
+            f"{min_run_time}; e.g. forward_time(model, (3, 32, 32), batch_size=1)."
+        )
+    x = torch.randn(batch_size, *input_size, device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x)  # warm-up: first-call allocations and kernel choices
+            threads = torch.get_num_threads()
+            timer = benchmark.Timer("model(x)", globals={"model": model, "x": x}, num_threads=threads)
+            return timer.blocked_autorange(min_run_time=min_run_time).median
+    finally:
+        model.train(was_training)
 
 
 def summary(
