@@ -379,3 +379,21 @@ def test_recipes_used_reads_strings_and_f_strings():
         nbformat.v4.new_markdown_cell('"resnet9" in markdown does not count'),
     ]
     assert run_notebooks.recipes_used(nb) == ["skip_plain", "skip_residual", "unet_pets"]
+
+
+def test_a_written_run_is_stamped_as_it_started_and_refused_if_the_package_changed(tmp_path, monkeypatch):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('name = "unet_pets"\nprint(name)')]
+    path = tmp_path / "99_tiny.ipynb"
+    nbformat.write(nb, path)
+    monkeypatch.setenv("COURSE_PROFILE", "cpu")
+    run_notebooks.execute(path, timeout=120, write=True)
+    written = nbformat.read(path, as_version=4)
+    assert written.metadata["course"] == run_notebooks.stamp("cpu", ["unet_pets"])
+    assert written.cells[0].outputs[0]["text"] == "unet_pets\n"
+
+    stamps = iter([{"package": "before"}, {"package": "after"}])  # an edit lands while the kernel runs
+    monkeypatch.setattr(run_notebooks, "stamp", lambda *args: next(stamps))
+    with pytest.raises(SystemExit, match="changed while the notebook ran; not written"):
+        run_notebooks.execute(path, timeout=120, write=True)
+    assert nbformat.read(path, as_version=4).metadata["course"] == written.metadata["course"]

@@ -146,13 +146,16 @@ class Run:
 def execute(path: Path, timeout: int = 1800, write: bool = False) -> Run:
     """Run ``path`` on a fresh kernel in its own folder; return the wall time, peak memory and outputs.
 
-    With ``write``, the outputs are saved into the file. A cell error raises nbclient's
+    With ``write``, the outputs are saved into the file, stamped as the package and settings were when
+    the run started; if they changed during the run, nothing is written. A cell error raises nbclient's
     ``CellExecutionError`` (naming the cell); nothing is written then.
     """
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    profile, dry_run = os.environ.get("COURSE_PROFILE", "cpu"), bool(os.environ.get("COURSE_DRY_RUN"))
+    before = stamp(profile, recipes_used(nb), dry_run) if write else None
     nb.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
@@ -167,9 +170,12 @@ def execute(path: Path, timeout: int = 1800, write: bool = False) -> Run:
     if leaks:
         raise SystemExit(f"{path.name}: machine paths in outputs, not written: {sorted(set(leaks))[:3]}")
     if write:
-        nb.metadata["course"] = stamp(
-            os.environ.get("COURSE_PROFILE", "cpu"), recipes_used(nb), bool(os.environ.get("COURSE_DRY_RUN"))
-        )
+        if stamp(profile, recipes_used(nb), dry_run) != before:  # the stamp must name what ran
+            raise SystemExit(
+                f"{path.name}: the package or its settings changed while the notebook ran; not written. "
+                "Re-run it once the edits are done."
+            )
+        nb.metadata["course"] = before
         nbformat.write(nb, path)
     return Run(seconds, peak_kb / 1024, nb)
 
