@@ -47,6 +47,10 @@ VARIANTS = {
     "N J, weight decay 0.05": FAST | dict(weight_decay=0.05),
     "P J, lr 2e-3": FAST | dict(lr=2e-3),
     "Q J, base 24": FAST | dict(model_args={"base_channels": 24, "batch_norm": True}),
+    # issue 31: the packaged recipe (G, float32 on a CPU) with zoom and colour, 90 epochs
+    "R G + zoom 0.15 + colour 0.1": dict(
+        augment=dataclasses.replace(ROTATE, zoom=0.15, color=0.1), lr=1e-3, batch_size=16
+    ),
 }
 
 
