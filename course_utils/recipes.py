@@ -378,7 +378,7 @@ _BREEDS = dict(  # lesson 07: rates chosen on validation accuracy (benchmarks/re
     # 48 px: near the 32x32 objects the CIFAR-10 network learnt from, with more detail. It costs about
     # twice 32 px per epoch (fine-tuning: 2.80 against 1.38 CPU-s, cpu_transfer_pets_timing.log); the
     # sweep matched 15 epochs at 48 px against 30 at 32 px (similar total cost) on 51 validation images,
-    # a tie when fine-tuning: too few images to decide. Lesson 07 checks it by 5-fold
+    # a tie when fine-tuning: too few images to decide. Lesson 07 checks it by 3-fold
     # cross-validation on the 300 train + val images; the value stays 48, the size lesson 08's
     # packaged pets_breeds_* classifiers were trained at.
     image_size=48,

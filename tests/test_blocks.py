@@ -111,3 +111,19 @@ def test_forward_time_measures_a_warm_pass_and_restores_the_mode():
     assert 0 < seconds < 5 and net.training
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         forward_time(net, (3, 32, 32), batch_size=0)
+
+
+def test_widths_for_macs_matches_the_budget_of_each_family():
+    from course_utils.models.blocknet import widths_for_macs
+
+    for family in ("basic", "separable", "convnext"):
+        widths = widths_for_macs(family, 6_000_000)
+        assert widths[1] == 2 * widths[0] and widths[2] == 4 * widths[0] and widths[0] % 4 == 0
+        cost = count_macs(BlockNet(family, widths), (3, 32, 32))
+        narrower = count_macs(
+            BlockNet(family, tuple(w - 4 * 2**i for i, w in enumerate(widths))), (3, 32, 32)
+        )
+        wider = count_macs(BlockNet(family, tuple(w + 4 * 2**i for i, w in enumerate(widths))), (3, 32, 32))
+        assert abs(cost - 6_000_000) <= min(abs(narrower - 6_000_000), abs(wider - 6_000_000))
+    with pytest.raises(ValueError, match="macs must be a positive number"):
+        widths_for_macs("basic", 0)

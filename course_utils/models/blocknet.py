@@ -27,8 +27,9 @@ import torch.nn.functional as F
 from .base import CourseModel
 from .blocks import Bottleneck, ConvNeXtBlock, DepthwiseSeparable, InvertedResidual, LayerNorm2d, conv_bn
 from .resnet import ResidualBlock
+from .summary import count_macs
 
-__all__ = ["FAMILIES", "BlockNet"]
+__all__ = ["FAMILIES", "BlockNet", "widths_for_macs"]
 
 FAMILIES = ("basic", "bottleneck", "separable", "inverted", "mbconv", "convnext")
 
@@ -101,3 +102,24 @@ class BlockNet(CourseModel):
         x = self.stages(self.stem(x))
         x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
         return F.log_softmax(self.fc(x), dim=1)
+
+
+def widths_for_macs(
+    family: str, macs: int, depths=(1, 1, 1), input_size=(3, 32, 32), multiple: int = 4
+) -> tuple[int, ...]:
+    """The stage widths ``(w, 2w, 4w, ...)`` (``w`` a multiple of ``multiple``) whose
+    ``BlockNet(family, widths, depths)`` has the multiply-adds per image closest to ``macs``: how
+    lesson 09 matches the budget of different block families."""
+    if macs <= 0:
+        raise ValueError(f"widths_for_macs: macs must be a positive number of multiply-adds, got {macs}.")
+
+    def widths(w: int) -> tuple[int, ...]:
+        return tuple(w * 2**i for i in range(len(depths)))
+
+    best, best_gap, w = None, None, multiple
+    while True:
+        cost = count_macs(BlockNet(family, widths(w), depths), input_size)
+        gap = abs(cost - macs)
+        if best_gap is not None and gap > best_gap:
+            return widths(best)
+        best, best_gap, w = w, gap, w + multiple
