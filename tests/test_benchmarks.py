@@ -215,3 +215,17 @@ def test_the_long_cells_table_is_the_committed_runs():
     table = results.split("<!-- long cells: begin -->\n", 1)[1].split("\n<!-- long cells: end -->", 1)[0]
     lessons = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     assert table.splitlines() == bench_notebooks.long_cells(lessons)
+
+
+def test_block_costs_prints_every_block_and_family_with_a_measured_rate(capsys):
+    import block_costs
+
+    block_costs.main(["--macs", "2e6", "--min-run-time", "0.01"])
+    rows = [
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line
+    ]
+    names = [r.split(" | ")[0].removeprefix("| ") for r in rows]
+    assert len(rows) == 2 + len(block_costs.BLOCKS) + len(block_costs.FAMILIES)  # two headers
+    assert "dense 3x3 conv" in names and any(n.startswith("convnext (") for n in names)
+    rates = [float(r.rstrip(" |").rsplit("| ", 1)[1]) for r in rows if "GMAC/s" not in r]
+    assert all(rate > 0 for rate in rates)
