@@ -13,10 +13,10 @@ which a block turns its arithmetic into work. It prints a table and the machine;
 from __future__ import annotations
 
 import argparse
-import platform
 
 import torch
 import torch.nn as nn
+from bench_notebooks import cpu_model
 
 from course_utils.config import cpu_capability
 from course_utils.models import BlockNet, count_macs, count_parameters, forward_time
@@ -59,7 +59,7 @@ def main(argv=None) -> None:
     p.add_argument("--min-run-time", type=float, default=1.0, help="seconds per timing (default 1)")
     args = p.parse_args(argv)
     print(
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"{cpu_model()}, {torch.get_num_threads()} threads, "
         f"{cpu_capability()} kernels, torch {torch.__version__}\n"
     )
     header = "| {} | parameters | multiply-adds | batch 1 | batch 128, per image | GMAC/s at 128 |"
