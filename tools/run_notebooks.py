@@ -155,7 +155,8 @@ def execute(path: Path, timeout: int = 1800, write: bool = False) -> Run:
 
     nb = nbformat.read(path, as_version=4)
     profile, dry_run = os.environ.get("COURSE_PROFILE", "cpu"), bool(os.environ.get("COURSE_DRY_RUN"))
-    before = stamp(profile, recipes_used(nb), dry_run) if write else None
+    recipes = recipes_used(nb)  # the code cells do not change while they run
+    before = stamp(profile, recipes, dry_run) if write else None
     nb.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
@@ -170,7 +171,7 @@ def execute(path: Path, timeout: int = 1800, write: bool = False) -> Run:
     if leaks:
         raise SystemExit(f"{path.name}: machine paths in outputs, not written: {sorted(set(leaks))[:3]}")
     if write:
-        if stamp(profile, recipes_used(nb), dry_run) != before:  # the stamp must name what ran
+        if stamp(profile, recipes, dry_run) != before:  # the stamp must name what ran
             raise SystemExit(
                 f"{path.name}: the package or its settings changed while the notebook ran; not written. "
                 "Re-run it once the edits are done."

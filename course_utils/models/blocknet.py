@@ -25,7 +25,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .base import CourseModel
-from .blocks import Bottleneck, ConvNeXtBlock, DepthwiseSeparable, InvertedResidual, LayerNorm2d, conv_bn
+from .blocks import (
+    Bottleneck,
+    ConvNeXtBlock,
+    DepthwiseSeparable,
+    InvertedResidual,
+    LayerNorm2d,
+    conv_bn,
+    projection,
+)
 from .resnet import ResidualBlock
 from .summary import count_macs
 
@@ -37,9 +45,7 @@ FAMILIES = ("basic", "bottleneck", "separable", "inverted", "mbconv", "convnext"
 def _block(family: str, in_channels: int, out_channels: int, stride: int) -> nn.Module:
     """One block of ``family`` (not ``convnext``, whose blocks keep the shape: see ``_make_stage``)."""
     if family == "basic":
-        same = stride == 1 and in_channels == out_channels
-        projection = None if same else conv_bn(in_channels, out_channels, 1, stride, activation=None)
-        return ResidualBlock(in_channels, out_channels, stride, projection)
+        return ResidualBlock(in_channels, out_channels, stride, projection(in_channels, out_channels, stride))
     if family == "bottleneck":
         return Bottleneck(in_channels, out_channels, stride)
     if family == "separable":

@@ -35,6 +35,7 @@ __all__ = [
     "LayerNorm2d",
     "SqueezeExcite",
     "conv_bn",
+    "projection",
 ]
 
 
@@ -55,6 +56,14 @@ def conv_bn(
     if activation is not None:
         layers.append(activation())
     return nn.Sequential(*layers)
+
+
+def projection(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential | None:
+    """The shortcut of a residual block that changes the shape: a 1x1 convolution with ``stride`` and a
+    batch-norm (ResNet's option B); None where the shape stays, so that the shortcut is the identity."""
+    if stride == 1 and in_channels == out_channels:
+        return None
+    return conv_bn(in_channels, out_channels, 1, stride, activation=None)
 
 
 class Bottleneck(nn.Module):
@@ -81,9 +90,8 @@ class Bottleneck(nn.Module):
             conv_bn(width, width, 3, stride, groups=groups),
             conv_bn(width, out_channels, 1, activation=None),
         )
-        same = stride == 1 and in_channels == out_channels
-        projection = None if same else conv_bn(in_channels, out_channels, 1, stride, activation=None)
-        self.shortcut = nn.Identity() if same else projection
+        shortcut = projection(in_channels, out_channels, stride)
+        self.shortcut = nn.Identity() if shortcut is None else shortcut
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

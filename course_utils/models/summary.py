@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn as nn
 
@@ -16,6 +18,18 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """The number of scalar parameters of ``model``; with ``trainable_only=True``, only those with
     ``requires_grad`` (a frozen backbone's weights are not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+@contextlib.contextmanager
+def _evaluating(model: nn.Module):
+    """Evaluation mode without gradients for the ``with`` block; the model's mode is restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
 
 
 def count_macs(model: nn.Module, input_size: tuple[int, ...], device: str | torch.device = "cpu") -> int:
@@ -44,13 +58,10 @@ def count_macs(model: nn.Module, input_size: tuple[int, ...], device: str | torc
         for m in model.modules()
         if isinstance(m, nn.Conv2d | nn.Linear)
     ]
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with _evaluating(model):
             model(torch.zeros(1, *input_size, device=device))
     finally:
-        model.train(was_training)
         for h in hooks:
             h.remove()
     return total
@@ -75,16 +86,11 @@ def forward_time(
             f"{min_run_time}; e.g. forward_time(model, (3, 32, 32), batch_size=1)."
         )
     x = torch.randn(batch_size, *input_size, device=device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(x)  # warm-up: first-call allocations and kernel choices
-            threads = torch.get_num_threads()
-            timer = benchmark.Timer("model(x)", globals={"model": model, "x": x}, num_threads=threads)
-            return timer.blocked_autorange(min_run_time=min_run_time).median
-    finally:
-        model.train(was_training)
+    with _evaluating(model):
+        model(x)  # warm-up: first-call allocations and kernel choices
+        threads = torch.get_num_threads()
+        timer = benchmark.Timer("model(x)", globals={"model": model, "x": x}, num_threads=threads)
+        return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
 def summary(
@@ -116,13 +122,10 @@ def summary(
         no_op = isinstance(module, nn.Identity) or (isinstance(module, nn.Dropout) and module.p == 0)
         if 0 < level <= depth and not no_op:
             hooks.append(module.register_forward_hook(record(name)))
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with _evaluating(model):
             out = model(torch.zeros(1, *input_size, device=device))
     finally:
-        model.train(was_training)
         for h in hooks:
             h.remove()
     width = max([len(r[0]) + len(r[1]) + 3 for r in rows] + [24])
