@@ -85,6 +85,7 @@ class Profile:
     )
     unet_target: float  # notebook 06: the self-check's test pet IoU for the in-notebook U-Net
     transfer_seeds: int  # notebook 07, runs per setting
+    blocks_seeds: int  # notebook 09, runs per block family
     imagenet_transfer: bool  # notebook 07: also fine-tune torchvision's ImageNet ResNet-18 (a 45 MB download)
     max_batches: int | None = None  # batches per pass over any loader: None = all (2 in a dry run)
     max_train_batch: int | None = None  # images per training batch: None = as asked (32 in a dry run)
@@ -134,6 +135,7 @@ _FIELDS: dict[str, tuple] = {
     "unet_target": (0.0, 0.65, 0.76, None),  # full: single pass, 0.774 and 0.780 measured
     "transfer_seeds": (1, 3, 3, None),
     "imagenet_transfer": (False, False, True, None),
+    "blocks_seeds": (1, 3, 3, None),
 }
 PROFILES: dict[str, Profile] = {
     name: Profile(name=name, **{key: values[i] for key, values in _FIELDS.items()})

@@ -404,6 +404,35 @@ _SKIP = dict(  # lesson 05: plain-56 against ResNet-56 (the same parameters), on
     max_train=700 * 64,  # 700 steps of 64 images
     profiles={"smoke": {"max_train": 4 * 64}, "cpu": {"max_train": 80 * 64}},
 )
+# Lesson 09: BlockNets of each block family at one budget of multiply-adds (BLOCKS_MACS per 32x32 image;
+# widths from cu.models.widths_for_macs in steps of 2 channels, 4 for the bottleneck; tests/test_blocks.py
+# checks them; every family lands within 15 % of the budget), all with the same recipe, not
+# tuned per family: AdamW with OneCycle, label smoothing, crop + flip.
+BLOCKS_MACS = 3_000_000
+BLOCKS_WIDTHS = {
+    "basic": (8, 16, 32),
+    "bottleneck": (24, 48, 96),  # a multiple of 4: its middle width is a quarter of the output's
+    "separable": (30, 60, 120),
+    "inverted": (10, 20, 40),
+    "mbconv": (10, 20, 40),
+    "convnext": (8, 16, 32),
+}
+_BLOCKS = dict(
+    model="blocknet",
+    data="cifar10",
+    epochs=30,
+    batch_size=128,
+    optimizer="adamw",
+    lr=3e-3,
+    weight_decay=0.05,
+    schedule="onecycle",
+    label_smoothing=0.1,
+    augment=_CROP_FLIP,
+    profiles={
+        "smoke": {"epochs": 1, "max_train": 256, "max_eval": 200},
+        "cpu": {"epochs": 4, "max_train": 4000, "max_eval": 2000},  # minutes for all families on 2 cores
+    },
+)
 
 _ALL = [
     # Lesson 02's recipe as benchmarks/run.py times it (figure 1).
@@ -524,6 +553,10 @@ _ALL = [
         augment=Augment(crop_padding=6, flip=True, color=0.1),
         eval_batch_size=100,
         profiles={"smoke": {"epochs": 1}},
+    ),
+    *(
+        Recipe(name=f"blocks_{family}", model_args={"family": family, "widths": widths}, **_BLOCKS)
+        for family, widths in BLOCKS_WIDTHS.items()
     ),
 ]
 RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in _ALL}

@@ -8,7 +8,14 @@ import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models import convnext_tiny, efficientnet_b0, mobilenet_v2, resnet50, resnext50_32x4d
 
-from course_utils.models import BlockNet, build_model, count_macs, count_parameters, forward_time
+from course_utils.models import (
+    BlockNet,
+    build_model,
+    count_macs,
+    count_parameters,
+    forward_time,
+    widths_for_macs,
+)
 from course_utils.models.blocks import (
     Bottleneck,
     ConvNeXtBlock,
@@ -16,6 +23,7 @@ from course_utils.models.blocks import (
     InvertedResidual,
     SqueezeExcite,
 )
+from course_utils.recipes import BLOCKS_MACS, BLOCKS_WIDTHS, RECIPES
 
 
 def _params(module: nn.Module) -> int:
@@ -127,3 +135,25 @@ def test_widths_for_macs_matches_the_budget_of_each_family():
         assert abs(cost - 6_000_000) <= min(abs(narrower - 6_000_000), abs(wider - 6_000_000))
     with pytest.raises(ValueError, match="macs must be a positive number"):
         widths_for_macs("basic", 0)
+
+
+@pytest.mark.parametrize("family", sorted(BLOCKS_WIDTHS))
+def test_lesson_09_recipes_match_one_budget_of_multiply_adds(family):
+    recipe = RECIPES[f"blocks_{family}"]
+    multiple = 4 if family == "bottleneck" else 2
+    assert recipe.model_args["widths"] == widths_for_macs(family, BLOCKS_MACS, multiple=multiple)
+    cost = count_macs(BlockNet(family, recipe.model_args["widths"]), (3, 32, 32))
+    assert abs(cost - BLOCKS_MACS) < 0.15 * BLOCKS_MACS  # the closest width step, not exact
+
+
+def test_layer_scale_sets_convnext_blocks_and_is_refused_elsewhere():
+    net = BlockNet("convnext", (8, 16, 32), layer_scale=1.0)
+    gammas = [m.gamma for m in net.modules() if isinstance(m, ConvNeXtBlock)]
+    assert gammas and all(torch.equal(g, torch.ones_like(g)) for g in gammas)
+    assert all(
+        float(m.gamma[0]) == torch.tensor(1e-6).item()
+        for m in BlockNet("convnext").modules()
+        if isinstance(m, ConvNeXtBlock)
+    )
+    with pytest.raises(ValueError, match="layer_scale.*family='basic'"):
+        BlockNet("basic", layer_scale=1.0)

@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from . import blocks
 from .base import CourseModel
-from .blocknet import FAMILIES, BlockNet
+from .blocknet import FAMILIES, BlockNet, widths_for_macs
 from .classic import LeNet5, MiniVGGNet, conv_output_size
 from .resnet import BLOCKS, PlainBlock, ResidualBlock, ResNet, ResNet9, conv3x3
 from .summary import count_macs, count_parameters, forward_time, gradient_norms, summary
@@ -110,4 +110,5 @@ __all__ = [
     "gradient_norms",
     "model_name",
     "summary",
+    "widths_for_macs",
 ]

@@ -61,6 +61,7 @@ class BlockNet(CourseModel):
     ``widths[i]`` channels and ``depths[i]`` blocks in stage ``i``; the stem has ``widths[0]``
     channels. Input (N, in_channels, H, W), e.g. (N, 3, 32, 32) -> log-probabilities (N, num_classes),
     as the course's other classifiers return (``nn.NLLLoss`` or ``nn.CrossEntropyLoss`` train it).
+    ``layer_scale``: the ConvNeXt blocks' starting layer scale (None: the paper's 1e-6; convnext only).
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class BlockNet(CourseModel):
         depths=(1, 1, 1),
         num_classes: int = 10,
         in_channels: int = 3,
+        layer_scale: float | None = None,
     ):
         super().__init__()
         if family not in FAMILIES:
@@ -79,18 +81,26 @@ class BlockNet(CourseModel):
                 f"BlockNet: widths and depths need one entry per stage and at least one block each, got "
                 f"widths={list(widths)}, depths={list(depths)}; e.g. widths=(32, 64, 128), depths=(1, 1, 1)."
             )
+        if layer_scale is not None and family != "convnext":
+            raise ValueError(
+                f"BlockNet: layer_scale is the ConvNeXt blocks' starting scale; family={family!r} has none. "
+                "Leave layer_scale=None, or use family='convnext'."
+            )
         self.family = family
+        self.layer_scale = 1e-6 if layer_scale is None else layer_scale  # ConvNeXt's paper value
         self.stem = conv_bn(in_channels, widths[0], 3)
         stages, channels = [], widths[0]
         for i, (width, depth) in enumerate(zip(widths, depths, strict=True)):
             stride = 1 if i == 0 else 2
-            stages.append(self._make_stage(family, channels, width, depth, stride))
+            stages.append(self._make_stage(family, channels, width, depth, stride, self.layer_scale))
             channels = width
         self.stages = nn.Sequential(*stages)
         self.fc = nn.Linear(channels, num_classes)
 
     @staticmethod
-    def _make_stage(family: str, in_channels: int, out_channels: int, depth: int, stride: int):
+    def _make_stage(
+        family: str, in_channels: int, out_channels: int, depth: int, stride: int, layer_scale: float
+    ):
         """``depth`` blocks; the first one changes channels and size, the others keep them."""
         if family == "convnext":
             change = stride != 1 or in_channels != out_channels
@@ -99,7 +109,9 @@ class BlockNet(CourseModel):
                 if change
                 else []
             )
-            return nn.Sequential(*down, *(ConvNeXtBlock(out_channels) for _ in range(depth)))
+            return nn.Sequential(
+                *down, *(ConvNeXtBlock(out_channels, layer_scale=layer_scale) for _ in range(depth))
+            )
         blocks = [_block(family, in_channels, out_channels, stride)]
         blocks += [_block(family, out_channels, out_channels, 1) for _ in range(depth - 1)]
         return nn.Sequential(*blocks)
