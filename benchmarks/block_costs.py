@@ -19,7 +19,7 @@ import torch.nn as nn
 from bench_notebooks import cpu_model
 
 from course_utils.config import cpu_capability
-from course_utils.models import BlockNet, count_macs, count_parameters, forward_time
+from course_utils.models import BlockNet, measure_cost
 from course_utils.models.blocknet import FAMILIES, widths_for_macs
 from course_utils.models.blocks import (
     Bottleneck,
@@ -43,13 +43,11 @@ BLOCKS = {
 
 
 def row(name: str, model: nn.Module, input_size, min_run_time: float) -> str:
-    macs = count_macs(model, input_size)
-    one = forward_time(model, input_size, 1, min_run_time)
-    batch = forward_time(model, input_size, 128, min_run_time)
-    rate = macs * 128 / batch / 1e9
+    cost = measure_cost(model, input_size, (1, 128), repeats=1, min_run_time=min_run_time)
+    one, batch = cost["seconds"][1][0], cost["seconds"][128][0]
     return (
-        f"| {name} | {count_parameters(model):,} | {macs / 1e6:.2f} M | {one * 1e3:.3f} ms | "
-        f"{batch / 128 * 1e6:.1f} µs | {rate:.1f} |"
+        f"| {name} | {cost['params']:,} | {cost['macs'] / 1e6:.2f} M | {one * 1e3:.3f} ms | "
+        f"{batch * 1e6:.1f} µs | {cost['gmacs'][128]:.1f} |"
     )
 
 

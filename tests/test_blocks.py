@@ -14,6 +14,7 @@ from course_utils.models import (
     count_macs,
     count_parameters,
     forward_time,
+    measure_cost,
     widths_for_macs,
 )
 from course_utils.models.blocks import (
@@ -157,3 +158,15 @@ def test_layer_scale_sets_convnext_blocks_and_is_refused_elsewhere():
     )
     with pytest.raises(ValueError, match="layer_scale.*family='basic'"):
         BlockNet("basic", layer_scale=1.0)
+
+
+def test_measure_cost_counts_and_times_per_image():
+    conv = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+    cost = measure_cost(conv, (8, 8, 8), batch_sizes=(1, 4), repeats=2, min_run_time=0.01)
+    assert cost["params"] == 8 * 8 * 9 and cost["macs"] == 8 * 8 * 8 * 8 * 9
+    assert sorted(cost["seconds"]) == [1, 4] and all(
+        len(v) == 2 and min(v) > 0 for v in cost["seconds"].values()
+    )
+    assert cost["gmacs"][4] == pytest.approx(cost["macs"] / sorted(cost["seconds"][4])[1] / 1e9)
+    with pytest.raises(ValueError, match="repeats must be >= 1"):
+        measure_cost(conv, (8, 8, 8), repeats=0)

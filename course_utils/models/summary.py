@@ -93,6 +93,33 @@ def forward_time(
         return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
+def measure_cost(
+    model: nn.Module,
+    input_size: tuple[int, ...],
+    batch_sizes: tuple[int, ...] = (1, 128),
+    repeats: int = 3,
+    min_run_time: float = 0.5,
+) -> dict:
+    """What one forward pass of ``model`` costs per image of shape ``input_size``, counted and measured:
+    ``{"params", "macs", "seconds": {batch: [per-image seconds, one per repeat]}, "gmacs": {batch: rate}}``.
+    Each batch size is timed ``repeats`` times with :func:`forward_time` (warm, on the CPU); ``gmacs`` is
+    billions of multiply-adds per second at the median of the repeats. The spread of the repeats is part
+    of the answer: timings on a shared machine move."""
+    if repeats < 1 or not batch_sizes:
+        raise ValueError(
+            f"measure_cost: repeats must be >= 1 and batch_sizes not empty, got {repeats} and "
+            f"{batch_sizes}; e.g. measure_cost(model, (3, 32, 32), batch_sizes=(1, 128), repeats=3)."
+        )
+    macs = count_macs(model, input_size)
+    seconds, gmacs = {}, {}
+    for batch in batch_sizes:
+        seconds[batch] = [
+            forward_time(model, input_size, batch, min_run_time) / batch for _ in range(repeats)
+        ]
+        gmacs[batch] = macs / sorted(seconds[batch])[len(seconds[batch]) // 2] / 1e9
+    return {"params": count_parameters(model), "macs": macs, "seconds": seconds, "gmacs": gmacs}
+
+
 def summary(
     model: nn.Module,
     input_size: tuple[int, ...],
