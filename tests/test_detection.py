@@ -1,0 +1,161 @@
+"""Lesson 10's detection pieces: scenes of real digits with their boxes, and average precision written out
+as COCO computes it, checked on hand-made cases with known answers and against pycocotools itself."""
+
+import contextlib
+import io
+
+import pytest
+import torch
+
+from course_utils.data import Split
+from course_utils.detection import average_precision, make_scenes, match_detections, mean_average_precision
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """64 stand-in digits: a bright bar in a 28x28 image, class = its row band."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(64, 1, 28, 28, dtype=torch.uint8)
+    y = torch.randint(0, 10, (64,), generator=g)
+    for i in range(64):
+        x[i, 0, 6:22, 10 + int(y[i]) % 8 : 14 + int(y[i]) % 8] = 255
+    return Split(x, y)
+
+
+def test_scenes_are_reproducible_and_their_boxes_are_the_digits_pixels(digits):
+    a, b = make_scenes(digits, 50, seed=3), make_scenes(digits, 50, seed=3)
+    assert torch.equal(a.x, b.x) and all(torch.equal(p, q) for p, q in zip(a.boxes, b.boxes, strict=True))
+    assert not torch.equal(a.x, make_scenes(digits, 50, seed=4).x)
+    counts = [len(box) for box in a.boxes]
+    assert min(counts) >= 1 and max(counts) <= 4 and a.x.shape == (50, 1, 64, 64)
+    for x, boxes, labels in (a[i] for i in range(len(a))):
+        assert len(boxes) == len(labels) and labels.max() < 10
+        assert (
+            (boxes[:, :2] >= 0).all() and (boxes[:, 2:] <= 64).all() and (boxes[:, 2:] > boxes[:, :2]).all()
+        )
+        ink = x[0] > 64
+        inside = torch.zeros_like(ink)
+        for x1, y1, x2, y2 in boxes.int().tolist():
+            inside[y1:y2, x1:x2] = True
+            # tight: each edge row and column of the box holds ink
+            assert ink[y1, x1:x2].any() and ink[y2 - 1, x1:x2].any()
+            assert ink[y1:y2, x1].any() and ink[y1:y2, x2 - 1].any()
+        assert not (ink & ~inside).any()  # no ink outside the boxes
+
+
+def test_scenes_refuse_bad_arguments(digits):
+    with pytest.raises(ValueError, match="n must be a positive"):
+        make_scenes(digits, 0)
+    with pytest.raises(ValueError, match="sizes.*smallest <= largest"):
+        make_scenes(digits, 2, sizes=(30, 20))
+    with pytest.raises(ValueError, match="does not fit a canvas"):
+        make_scenes(digits, 2, sizes=(14, 80))
+    with pytest.raises(ValueError, match=r"uint8 images \(N, 1, H, W\)"):
+        make_scenes(Split(digits.x.float(), digits.y), 2)
+
+
+def test_average_precision_on_hand_made_cases():
+    assert average_precision(torch.tensor([0.9, 0.8]), torch.tensor([True, True]), 2) == pytest.approx(1.0)
+    # a false positive scored above the only true positive: precision 1/2 at every recall level
+    assert average_precision(torch.tensor([0.9, 0.8]), torch.tensor([False, True]), 1) == pytest.approx(0.5)
+    # half the truths found, all correct: recall levels 0, 0.01, ..., 0.5 at precision 1, the rest 0
+    assert average_precision(torch.tensor([0.9]), torch.tensor([True]), 2) == pytest.approx(51 / 101)
+    assert average_precision(torch.zeros(0), torch.zeros(0, dtype=torch.bool), 3) == 0.0
+    assert average_precision(torch.zeros(0), torch.zeros(0, dtype=torch.bool), 0) != 0.0  # NaN: no truths
+
+
+def test_a_duplicate_detection_is_a_false_positive_and_the_best_scored_one_matches():
+    truth = torch.tensor([[10.0, 10.0, 20.0, 20.0]])
+    boxes = torch.tensor([[10.0, 10.0, 20.0, 21.0], [10.0, 10.0, 20.0, 20.0]])
+    hit = match_detections(boxes, torch.tensor([0.9, 0.5]), truth, 0.5)
+    assert hit.tolist() == [True, False]  # the higher score matches, even with the lower IoU
+    assert match_detections(boxes, torch.tensor([0.9, 0.5]), truth, 0.95).tolist() == [False, True]
+
+
+def test_boxes_with_x2_below_x1_are_refused_with_the_fix():
+    with pytest.raises(ValueError, match="x2 < x1 or y2 < y1.*box_convert"):
+        match_detections(torch.tensor([[5.0, 5.0, 2.0, 9.0]]), torch.tensor([1.0]), torch.zeros(0, 4), 0.5)
+    with pytest.raises(ValueError, match=r"shape \(k, 4\)"):
+        match_detections(torch.zeros(3), torch.tensor([1.0]), torch.zeros(0, 4), 0.5)
+
+
+def _random_case(seed: int, images: int = 25, classes: int = 3):
+    g = torch.Generator().manual_seed(seed)
+    preds, truth = [], []
+    for _ in range(images):
+        m = int(torch.randint(0, 5, (1,), generator=g))
+        xy = torch.rand(m, 2, generator=g) * 80
+        wh = 5 + torch.rand(m, 2, generator=g) * 30
+        boxes = torch.cat([xy, xy + wh], 1).round()
+        labels = torch.randint(0, classes, (m,), generator=g)
+        keep = torch.rand(m, generator=g) < 0.8  # some truths are missed
+        jitter = (torch.rand(m, 4, generator=g) - 0.5) * 8
+        found = (boxes + jitter)[keep]
+        found[:, 2:] = torch.maximum(found[:, 2:], found[:, :2] + 1)
+        k = int(torch.randint(0, 3, (1,), generator=g))  # false positives
+        fxy = torch.rand(k, 2, generator=g) * 80
+        false = torch.cat([fxy, fxy + 10], 1)
+        preds.append(
+            {
+                "boxes": torch.cat([found, false]),
+                "scores": torch.rand(len(found) + k, generator=g),
+                "labels": torch.cat([labels[keep], torch.randint(0, classes, (k,), generator=g)]),
+            }
+        )
+        truth.append({"boxes": boxes, "labels": labels})
+    return preds, truth
+
+
+def _pycocotools_map(preds, truth, classes: int) -> tuple[float, float]:
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    def xywh(box):
+        x1, y1, x2, y2 = box.tolist()
+        return [x1, y1, x2 - x1, y2 - y1]
+
+    annotations = []
+    for i, t in enumerate(truth):
+        for b, c in zip(t["boxes"], t["labels"], strict=True):
+            area = float((b[2] - b[0]) * (b[3] - b[1]))
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": i,
+                    "category_id": int(c),
+                    "bbox": xywh(b),
+                    "iscrowd": 0,
+                    "area": area,
+                }  # fmt: skip
+            )
+    gt = COCO()
+    gt.dataset = {
+        "images": [{"id": i} for i in range(len(truth))],
+        "annotations": annotations,
+        "categories": [{"id": c} for c in range(classes)],
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+        dt = gt.loadRes(
+            [
+                {"image_id": i, "category_id": int(c), "bbox": xywh(b), "score": float(s)}
+                for i, p in enumerate(preds)
+                for b, s, c in zip(p["boxes"], p["scores"], p["labels"], strict=True)
+            ]
+        )
+        evaluation = COCOeval(gt, dt, "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return float(evaluation.stats[0]), float(evaluation.stats[1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_mean_average_precision_equals_pycocotools(seed):
+    pytest.importorskip("pycocotools")
+    preds, truth = _random_case(seed)
+    ours = mean_average_precision(preds, truth, num_classes=3)
+    coco_map, coco_map50 = _pycocotools_map(preds, truth, 3)
+    assert ours["map"] == pytest.approx(coco_map, abs=1e-9)
+    assert ours["map50"] == pytest.approx(coco_map50, abs=1e-9)
+    assert 0.2 < ours["map50"] < 1.0  # a case with misses and false positives, not a trivial one
