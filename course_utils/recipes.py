@@ -407,7 +407,9 @@ _SKIP = dict(  # lesson 05: plain-56 against ResNet-56 (the same parameters), on
 # Lesson 09: BlockNets of each block family at one budget of multiply-adds (BLOCKS_MACS per 32x32 image;
 # widths from cu.models.widths_for_macs in steps of 2 channels, 4 for the bottleneck; tests/test_blocks.py
 # checks them; every family lands within 15 % of the budget), all with the same recipe, not
-# tuned per family: AdamW with OneCycle, label smoothing, crop + flip.
+# tuned per family: AdamW with OneCycle, label smoothing, crop + flip. Weight decay applies to every
+# parameter, as in the course's other recipes (the papers exempt some: MobileNet its depthwise filters,
+# ConvNeXt its norms and layer scales); lesson 09 says so.
 BLOCKS_MACS = 3_000_000
 BLOCKS_WIDTHS = {
     "basic": (8, 16, 32),

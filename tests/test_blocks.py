@@ -15,6 +15,7 @@ from course_utils.models import (
     count_parameters,
     forward_time,
     measure_cost,
+    measure_costs,
     widths_for_macs,
 )
 from course_utils.models.blocks import (
@@ -168,5 +169,13 @@ def test_measure_cost_counts_and_times_per_image():
         len(v) == 2 and min(v) > 0 for v in cost["seconds"].values()
     )
     assert cost["gmacs"][4] == pytest.approx(cost["macs"] / sorted(cost["seconds"][4])[1] / 1e9)
-    with pytest.raises(ValueError, match="repeats must be >= 1"):
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
         measure_cost(conv, (8, 8, 8), repeats=0)
+
+
+def test_measure_costs_times_every_model_in_every_round():
+    models = {"dense": nn.Conv2d(8, 8, 3, padding=1), "depthwise": nn.Conv2d(8, 8, 3, padding=1, groups=8)}
+    costs = measure_costs(models, (8, 8, 8), batch_sizes=(2,), rounds=3, min_run_time=0.01)
+    assert list(costs) == ["dense", "depthwise"]
+    assert all(len(c["seconds"][2]) == 3 and min(c["seconds"][2]) > 0 for c in costs.values())
+    assert costs["depthwise"]["macs"] * 8 == costs["dense"]["macs"]

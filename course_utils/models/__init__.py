@@ -13,7 +13,15 @@ from .base import CourseModel
 from .blocknet import FAMILIES, BlockNet, widths_for_macs
 from .classic import LeNet5, MiniVGGNet, conv_output_size
 from .resnet import BLOCKS, PlainBlock, ResidualBlock, ResNet, ResNet9, conv3x3
-from .summary import count_macs, count_parameters, forward_time, gradient_norms, measure_cost, summary
+from .summary import (
+    count_macs,
+    count_parameters,
+    forward_time,
+    gradient_norms,
+    measure_cost,
+    measure_costs,
+    summary,
+)
 from .unet import UNet
 
 MODELS: dict[str, type[CourseModel]] = {
@@ -109,6 +117,7 @@ __all__ = [
     "forward_time",
     "gradient_norms",
     "measure_cost",
+    "measure_costs",
     "model_name",
     "summary",
     "widths_for_macs",

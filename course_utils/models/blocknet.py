@@ -10,11 +10,12 @@ family         a stage's blocks                                  how a stage hal
 ``basic``      ResNet's two 3x3 convolutions (ResidualBlock)     the first block's stride, projection
 ``bottleneck`` :class:`~.blocks.Bottleneck`, 1x1 -> 3x3 -> 1x1    the first block's stride, projection
 ``separable``  :class:`~.blocks.DepthwiseSeparable` (MobileNet)  the first block's stride
-``inverted``   :class:`~.blocks.InvertedResidual` (MobileNetV2)  the first block's stride
+``inverted``   :class:`~.blocks.InvertedResidual` (MobileNetV2),  the first block's stride
+               expansion 4 (the paper's 6 is for wider stages)
 ``mbconv``     InvertedResidual + SqueezeExcite, SiLU            the first block's stride
-               (EfficientNet)
-``convnext``   :class:`~.blocks.ConvNeXtBlock`                   LayerNorm2d + 2x2 convolution, stride 2,
-                                                                 before the stage's blocks
+               (EfficientNet), expansion 4
+``convnext``   :class:`~.blocks.ConvNeXtBlock`; a LayerNorm on   LayerNorm2d + 2x2 convolution, stride 2,
+               the pooled features before the classifier        before the stage's blocks
 =============  ================================================  ========================================
 """
 
@@ -95,6 +96,8 @@ class BlockNet(CourseModel):
             stages.append(self._make_stage(family, channels, width, depth, stride, self.layer_scale))
             channels = width
         self.stages = nn.Sequential(*stages)
+        # ConvNeXt normalises the pooled features before its classifier (torchvision's does too)
+        self.head_norm = nn.LayerNorm(channels, eps=1e-6) if family == "convnext" else nn.Identity()
         self.fc = nn.Linear(channels, num_classes)
 
     @staticmethod
@@ -118,7 +121,7 @@ class BlockNet(CourseModel):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(x))
-        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        x = self.head_norm(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
         return F.log_softmax(self.fc(x), dim=1)
 
 

@@ -17,9 +17,11 @@ dense ``k x k`` convolution ``H W C_in C_out k^2``                           (Le
 :class:`ConvNeXtBlock`      ``H W (C k^2 + 2 e C^2)`` (e the expansion)      ConvNeXt (2022)
 ==========================  ===============================================  ======================
 
-(Here ``H x W`` is the block's output size; for a strided block the expanding 1x1 convolution runs at
-the input size, ``stride^2`` times as many pixels.) Batch-norm, activations and additions are not
-counted: they are cheap in multiply-adds, not always in time (lesson 09 measures both).
+(Here ``H x W`` is the block's output size; for a strided block the first 1x1 convolution (the
+bottleneck's reducing one, the inverted residual's expanding one) runs at the input size, ``stride^2``
+times as many pixels; a bottleneck whose shape changes adds its projection shortcut's ``H W C_in C_out``.)
+Batch-norm, activations and additions are not counted: they are cheap in multiply-adds, not always in
+time (lesson 09 measures both).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import torch
 import torch.nn as nn
@@ -67,6 +68,19 @@ def count_macs(model: nn.Module, input_size: tuple[int, ...], device: str | torc
     return total
 
 
+def _benchmark():
+    """``torch.utils.benchmark``, imported without its "No CUDA runtime is found" log line on a CPU-only
+    machine (it concerns building C++ extensions, which the timings do not do)."""
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        from torch.utils import benchmark
+    finally:
+        logger.setLevel(level)
+    return benchmark
+
+
 def forward_time(
     model: nn.Module,
     input_size: tuple[int, ...],
@@ -78,8 +92,7 @@ def forward_time(
     the median over repeated runs of at least ``min_run_time`` seconds in all
     (``torch.utils.benchmark.Timer.blocked_autorange``, after one warm-up pass), in evaluation mode
     without gradients, with the threads PyTorch has. The model's mode is restored."""
-    from torch.utils import benchmark
-
+    benchmark = _benchmark()
     if batch_size < 1 or min_run_time <= 0:
         raise ValueError(
             f"forward_time: batch_size must be >= 1 and min_run_time > 0, got {batch_size} and "
@@ -93,6 +106,40 @@ def forward_time(
         return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
+def measure_costs(
+    models: dict[str, nn.Module],
+    input_size: tuple[int, ...],
+    batch_sizes: tuple[int, ...] = (1, 128),
+    rounds: int = 3,
+    min_run_time: float = 0.5,
+) -> dict[str, dict]:
+    """What one forward pass of each model costs per image of shape ``input_size``, counted and measured:
+    ``{name: {"params", "macs", "seconds": {batch: [per-image seconds, one per round]}, "gmacs": {batch:
+    rate}}}``. The timings go round-robin: each round times every batch size of every model once
+    (:func:`forward_time`, warm), so that a machine that slows down for a while slows all the models of
+    that round, and the ratios between models can be read round by round. ``gmacs`` is billions of
+    multiply-adds per second at the median round."""
+    if rounds < 1 or not batch_sizes or not models:
+        raise ValueError(
+            f"measure_costs: rounds must be >= 1 and batch_sizes and models not empty, got {rounds}, "
+            f"{batch_sizes} and {len(models)} models; e.g. measure_costs({{'net': model}}, (3, 32, 32), "
+            "batch_sizes=(1, 128), rounds=3)."
+        )
+    costs = {
+        name: {"params": count_parameters(m), "macs": count_macs(m, input_size), "seconds": {}, "gmacs": {}}
+        for name, m in models.items()
+    }
+    for _ in range(rounds):
+        for batch in batch_sizes:
+            for name, model in models.items():
+                seconds = forward_time(model, input_size, batch, min_run_time) / batch
+                costs[name]["seconds"].setdefault(batch, []).append(seconds)
+    for cost in costs.values():
+        for batch, times in cost["seconds"].items():
+            cost["gmacs"][batch] = cost["macs"] / sorted(times)[len(times) // 2] / 1e9
+    return costs
+
+
 def measure_cost(
     model: nn.Module,
     input_size: tuple[int, ...],
@@ -100,24 +147,10 @@ def measure_cost(
     repeats: int = 3,
     min_run_time: float = 0.5,
 ) -> dict:
-    """What one forward pass of ``model`` costs per image of shape ``input_size``, counted and measured:
-    ``{"params", "macs", "seconds": {batch: [per-image seconds, one per repeat]}, "gmacs": {batch: rate}}``.
-    Each batch size is timed ``repeats`` times with :func:`forward_time` (warm, on the CPU); ``gmacs`` is
-    billions of multiply-adds per second at the median of the repeats. The spread of the repeats is part
-    of the answer: timings on a shared machine move."""
-    if repeats < 1 or not batch_sizes:
-        raise ValueError(
-            f"measure_cost: repeats must be >= 1 and batch_sizes not empty, got {repeats} and "
-            f"{batch_sizes}; e.g. measure_cost(model, (3, 32, 32), batch_sizes=(1, 128), repeats=3)."
-        )
-    macs = count_macs(model, input_size)
-    seconds, gmacs = {}, {}
-    for batch in batch_sizes:
-        seconds[batch] = [
-            forward_time(model, input_size, batch, min_run_time) / batch for _ in range(repeats)
-        ]
-        gmacs[batch] = macs / sorted(seconds[batch])[len(seconds[batch]) // 2] / 1e9
-    return {"params": count_parameters(model), "macs": macs, "seconds": seconds, "gmacs": gmacs}
+    """:func:`measure_costs` of one model: ``{"params", "macs", "seconds": {batch: [per-image seconds, one
+    per repeat]}, "gmacs": {batch: rate}}``. Repeats back to back show the noise of a moment, not how much
+    the machine drifts between runs: compare models with :func:`measure_costs`."""
+    return measure_costs({"model": model}, input_size, batch_sizes, repeats, min_run_time)["model"]
 
 
 def summary(
