@@ -8,7 +8,17 @@ import pytest
 import torch
 
 from course_utils.data import Split
-from course_utils.detection import average_precision, make_scenes, match_detections, mean_average_precision
+from course_utils.detection import (
+    CenterNet,
+    average_precision,
+    centernet_loss,
+    decode,
+    decode_targets,
+    encode,
+    make_scenes,
+    match_detections,
+    mean_average_precision,
+)
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +169,47 @@ def test_mean_average_precision_equals_pycocotools(seed):
     assert ours["map"] == pytest.approx(coco_map, abs=1e-9)
     assert ours["map50"] == pytest.approx(coco_map50, abs=1e-9)
     assert 0.2 < ours["map50"] < 1.0  # a case with misses and false positives, not a trivial one
+
+
+def test_encoding_then_decoding_gives_the_boxes_back():
+    boxes = torch.tensor([[3.0, 5.0, 20.0, 30.0], [30.0, 28.0, 61.0, 60.0], [40.0, 2.0, 50.0, 13.0]])
+    labels = torch.tensor([7, 2, 7])
+    target = encode(boxes, labels, num_classes=10, image_size=(64, 64))
+    assert target.shape == (15, 16, 16) and target[-1].sum() == 3
+    (found,) = decode_targets(target[None])
+    order = torch.argsort(found["boxes"][:, 0])
+    assert torch.allclose(found["boxes"][order], boxes, atol=1e-5)
+    assert found["labels"][order].tolist() == labels[torch.argsort(boxes[:, 0])].tolist()
+
+
+def test_decoding_a_perfect_output_and_suppressing_a_planted_duplicate():
+    boxes, labels = torch.tensor([[8.0, 8.0, 24.0, 28.0]]), torch.tensor([3])
+    target = encode(boxes, labels, num_classes=5, image_size=(64, 64))
+    logits = torch.logit(target[:5].clamp(1e-4, 1 - 1e-4))
+    output = torch.cat([logits, target[5:9]])[None]
+    (found,) = decode(output, k=5, threshold=0.5)
+    assert torch.allclose(found["boxes"], boxes, atol=1e-4) and found["labels"].tolist() == [3]
+    # a second, slightly weaker peak two cells away, predicting nearly the same box: NMS removes it
+    output[0, 3, 6, 2] = 2.0
+    output[0, 5:9, 6, 2] = torch.tensor([4.0, 5.0, 2.0, -1.5])  # centre (16, 18): the same box, shifted
+    (both,) = decode(output, k=5, threshold=0.5)
+    (kept,) = decode(output, k=5, threshold=0.5, nms=0.5)
+    assert len(both["boxes"]) == 2 and len(kept["boxes"]) == 1 and kept["scores"][0] == both["scores"].max()
+
+
+def test_centernet_trains_a_step_and_its_loss_refuses_mismatched_targets():
+    net = CenterNet(num_classes=10, width=8)
+    x = torch.rand(2, 1, 64, 64)
+    target = torch.stack(
+        [encode(torch.tensor([[4.0, 4.0, 30.0, 30.0]]), torch.tensor([1]), 10, (64, 64))] * 2
+    )
+    out = net(x)
+    assert out.shape == (2, 14, 16, 16) and net.model_args["width"] == 8
+    loss = centernet_loss(out, target)
+    loss.backward()
+    assert loss.item() > 0 and net.head.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="make them with encode"):
+        centernet_loss(out, target[:, :-1])
+    with pytest.raises(ValueError, match=r"labels must be one class in \[0, 10\)"):
+        encode(torch.tensor([[1.0, 1.0, 5.0, 5.0]]), torch.tensor([10]), 10, (64, 64))
+    assert decode(out.detach(), threshold=1.1)[0]["boxes"].shape == (0, 4)  # an empty image: no boxes

@@ -2,6 +2,8 @@
 
 - :mod:`.scenes`: :func:`make_scenes` places real MNIST digits at random positions and sizes on a canvas and
   computes each digit's box from its pixels; a seed makes a set exactly reproducible.
+- :mod:`.centernet`: a centre-heat-map detector (:class:`CenterNet`), its targets (:func:`encode`), its
+  loss (:func:`centernet_loss`) and its boxes (:func:`decode`, with or without non-maximum suppression).
 - :mod:`.ap`: :func:`average_precision` and :func:`mean_average_precision`, written out as COCO computes them
   (greedy matching by score, 101-point interpolated precision), tested against pycocotools.
 
@@ -10,6 +12,18 @@ Boxes are ``(x1, y1, x2, y2)`` in pixels, edges included: a box covering columns
 """
 
 from .ap import average_precision, match_detections, mean_average_precision
+from .centernet import CenterNet, centernet_loss, decode, decode_targets, encode
 from .scenes import Scenes, make_scenes
 
-__all__ = ["Scenes", "average_precision", "make_scenes", "match_detections", "mean_average_precision"]
+__all__ = [
+    "CenterNet",
+    "Scenes",
+    "average_precision",
+    "centernet_loss",
+    "decode",
+    "decode_targets",
+    "encode",
+    "make_scenes",
+    "match_detections",
+    "mean_average_precision",
+]
