@@ -153,7 +153,7 @@ def test_layer_scale_sets_convnext_blocks_and_is_refused_elsewhere():
     gammas = [m.gamma for m in net.modules() if isinstance(m, ConvNeXtBlock)]
     assert gammas and all(torch.equal(g, torch.ones_like(g)) for g in gammas)
     assert all(
-        float(m.gamma[0]) == torch.tensor(1e-6).item()
+        m.gamma[0].item() == torch.tensor(1e-6).item()
         for m in BlockNet("convnext").modules()
         if isinstance(m, ConvNeXtBlock)
     )

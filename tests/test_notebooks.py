@@ -50,7 +50,7 @@ def output_text(cell) -> str:
 
 
 def test_lessons_in_order():
-    assert [p.name[:2] for p in LESSONS] == ["01", "02", "03", "04", "05", "06", "07", "08"]
+    assert [p.name[:2] for p in LESSONS] == ["01", "02", "03", "04", "05", "06", "07", "08", "09"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -326,8 +326,8 @@ def test_setup_cell_sets_the_process_wide_settings_explicitly(lesson):
 
 
 @functools.cache
-def _current_settings(profile: str, recipes: tuple[str, ...]) -> str:
-    return run_notebooks.stamp(profile, list(recipes))["settings"]
+def _current_settings(profile: str, recipes: tuple[str, ...], fields: tuple[str, ...]) -> str:
+    return run_notebooks.stamp(profile, list(recipes), fields=list(fields))["settings"]
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.stem)
@@ -344,7 +344,8 @@ def test_solutions_ran_with_their_lessons_settings_and_package(lesson):
         assert ran["recipes"] == run_notebooks.recipes_used(nb), (
             f"{path.name} names other recipes than when it ran ({ran['recipes']}): re-execute it"
         )
-        assert ran["settings"] == _current_settings("cpu", tuple(ran["recipes"])), (
+        fields = tuple(run_notebooks.profile_fields_used(nb))
+        assert ran["settings"] == _current_settings("cpu", tuple(ran["recipes"]), fields), (
             f"{path.name} ran with profile values or recipes ({ran['recipes']}) that the package no longer "
             f"has: re-execute the lesson and its solutions (tools/run_notebooks.py --profile cpu "
             f"{lesson.name[:2]})"
@@ -371,6 +372,22 @@ def test_the_stamp_changes_with_a_profile_value_and_a_named_recipe_only(monkeypa
     assert run_notebooks.stamp("cpu", ["unet_pets"])["settings"] != after["settings"]
 
 
+def test_a_new_profile_field_does_not_make_a_notebook_that_ignores_it_stale(monkeypatch):
+    import course_utils as cu
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("for seed in range(profile.cifar_seeds):\n    print(profile.name)")]
+    fields = run_notebooks.profile_fields_used(nb)
+    assert fields == sorted({"cifar_seeds", *run_notebooks.GLOBAL_FIELDS})
+    before = run_notebooks.stamp("cpu", [], fields=fields)["settings"]
+    ignored = dataclasses.replace(cu.config.PROFILES["cpu"], mnist_epochs=99)
+    monkeypatch.setitem(cu.config.PROFILES, "cpu", ignored)
+    assert run_notebooks.stamp("cpu", [], fields=fields)["settings"] == before
+    read = dataclasses.replace(cu.config.PROFILES["cpu"], cifar_seeds=7)
+    monkeypatch.setitem(cu.config.PROFILES, "cpu", read)
+    assert run_notebooks.stamp("cpu", [], fields=fields)["settings"] != before
+
+
 def test_recipes_used_reads_strings_and_f_strings():
     nb = nbformat.v4.new_notebook()
     nb.cells = [
@@ -389,7 +406,8 @@ def test_a_written_run_is_stamped_as_it_started_and_refused_if_the_package_chang
     monkeypatch.setenv("COURSE_PROFILE", "cpu")
     run_notebooks.execute(path, timeout=120, write=True)
     written = nbformat.read(path, as_version=4)
-    assert written.metadata["course"] == run_notebooks.stamp("cpu", ["unet_pets"])
+    fields = run_notebooks.GLOBAL_FIELDS  # the tiny notebook reads no field of its own
+    assert written.metadata["course"] == run_notebooks.stamp("cpu", ["unet_pets"], fields=list(fields))
     assert written.cells[0].outputs[0]["text"] == "unet_pets\n"
 
     stamps = iter([{"package": "before"}, {"package": "after"}])  # an edit lands while the kernel runs

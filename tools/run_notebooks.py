@@ -89,11 +89,30 @@ def recipes_used(nb) -> list[str]:
     return sorted(name for name in cu.RECIPES if any(p.fullmatch(name) for p in patterns))
 
 
-def stamp(profile_name: str, recipes: list[str], dry_run: bool = False) -> dict:
-    """What a notebook run depends on, as short digests: the profile's values with the ``recipes`` it
-    names (:func:`recipes_used`) as that profile runs them (``settings``), and the package's source
-    files and checkpoints (``package``). A recipe that a notebook does not name can change (or a new
-    lesson's recipe arrive) without making the notebook stale."""
+# The profile fields that every run depends on (the package reads them: caps, dry runs, the self-checks).
+GLOBAL_FIELDS = ("name", "max_train", "max_eval", "max_batches", "max_train_batch")
+
+
+def profile_fields_used(nb) -> list[str]:
+    """The profile fields a notebook's run depends on: :data:`GLOBAL_FIELDS`, and every field its code
+    reads as ``profile.<field>`` (a lesson's own rows of the profile table)."""
+    import dataclasses
+
+    import course_utils as cu
+
+    names = {f.name for f in dataclasses.fields(cu.config.Profile)}
+    read = {m for c in nb.cells if c.cell_type == "code" for m in re.findall(r"\bprofile\.(\w+)", c.source)}
+    return sorted((read & names) | set(GLOBAL_FIELDS))
+
+
+def stamp(
+    profile_name: str, recipes: list[str], dry_run: bool = False, fields: list[str] | None = None
+) -> dict:
+    """What a notebook run depends on, as short digests: the profile's ``fields`` (None: all of them; a
+    notebook's are :func:`profile_fields_used`) with the ``recipes`` it names (:func:`recipes_used`) as
+    that profile runs them (``settings``), and the package's source files and checkpoints (``package``).
+    A recipe or a profile field that a notebook does not use can change (or a new lesson's arrive)
+    without making the notebook stale."""
     import dataclasses
 
     import course_utils as cu
@@ -103,7 +122,10 @@ def stamp(profile_name: str, recipes: list[str], dry_run: bool = False) -> dict:
     if unknown:
         raise ValueError(f"stamp: recipes {unknown} are not registered in course_utils.RECIPES")
     ran = {name: cu.RECIPES[name].for_profile(profile).as_dict() for name in sorted(recipes)}
-    settings = json.dumps([dataclasses.asdict(profile), ran], sort_keys=True, default=str)
+    values = dataclasses.asdict(profile)
+    if fields is not None:
+        values = {name: values[name] for name in fields}
+    settings = json.dumps([values, ran], sort_keys=True, default=str)
     package = ROOT / "course_utils"
     files = sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in (".py", ".pt", ".json"))
     code = "".join(f"{p.relative_to(package)}:{_digest(p.read_bytes().hex())}\n" for p in files)
@@ -155,8 +177,8 @@ def execute(path: Path, timeout: int = 1800, write: bool = False) -> Run:
 
     nb = nbformat.read(path, as_version=4)
     profile, dry_run = os.environ.get("COURSE_PROFILE", "cpu"), bool(os.environ.get("COURSE_DRY_RUN"))
-    recipes = recipes_used(nb)  # the code cells do not change while they run
-    before = stamp(profile, recipes, dry_run) if write else None
+    recipes, fields = recipes_used(nb), profile_fields_used(nb)  # the code cells do not change while they run
+    before = stamp(profile, recipes, dry_run, fields) if write else None
     nb.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
@@ -171,7 +193,7 @@ def execute(path: Path, timeout: int = 1800, write: bool = False) -> Run:
     if leaks:
         raise SystemExit(f"{path.name}: machine paths in outputs, not written: {sorted(set(leaks))[:3]}")
     if write:
-        if stamp(profile, recipes, dry_run) != before:  # the stamp must name what ran
+        if stamp(profile, recipes, dry_run, fields) != before:  # the stamp must name what ran
             raise SystemExit(
                 f"{path.name}: the package or its settings changed while the notebook ran; not written. "
                 "Re-run it once the edits are done."

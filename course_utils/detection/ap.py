@@ -22,14 +22,22 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
-__all__ = ["COCO_THRESHOLDS", "average_precision", "match_detections", "mean_average_precision"]
+__all__ = [
+    "COCO_THRESHOLDS",
+    "average_precision",
+    "check_boxes",
+    "match_detections",
+    "mean_average_precision",
+]
 
 # The thresholds and recall levels exactly as pycocotools makes them (numpy's linspace, float64).
 COCO_THRESHOLDS = tuple(np.linspace(0.5, 0.95, 10).tolist())
 _RECALLS = torch.from_numpy(np.linspace(0.0, 1.0, 101))
 
 
-def _check_boxes(name: str, boxes: torch.Tensor) -> torch.Tensor:
+def check_boxes(name: str, boxes: torch.Tensor) -> torch.Tensor:
+    """``boxes`` as float64 ``(k, 4)`` ``(x1, y1, x2, y2)``; a ValueError naming ``name`` and the fix
+    otherwise."""
     boxes = torch.as_tensor(boxes, dtype=torch.float64)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(
@@ -51,7 +59,7 @@ def match_detections(
 
     Detections are taken by descending score (ties in the order given); each takes the unmatched true box it
     overlaps most, if that overlap is at least the threshold. Returns a bool tensor in the order given."""
-    boxes, truth = _check_boxes("boxes", boxes), _check_boxes("truth", truth)
+    boxes, truth = check_boxes("boxes", boxes), check_boxes("truth", truth)
     scores = torch.as_tensor(scores)
     if len(scores) != len(boxes):
         raise ValueError(f"match_detections: {len(boxes)} boxes but {len(scores)} scores; one score per box.")
@@ -108,11 +116,11 @@ def mean_average_precision(
         for pred, target in zip(predictions, targets, strict=True):
             keep = torch.as_tensor(pred["labels"]) == c
             boxes, scores = (
-                _check_boxes("predictions' boxes", pred["boxes"])[keep],
+                check_boxes("predictions' boxes", pred["boxes"])[keep],
                 torch.as_tensor(pred["scores"])[keep],
             )
             top = torch.sort(scores, descending=True, stable=True).indices[:max_detections]
-            truth = _check_boxes("targets' boxes", target["boxes"])[torch.as_tensor(target["labels"]) == c]
+            truth = check_boxes("targets' boxes", target["boxes"])[torch.as_tensor(target["labels"]) == c]
             per_image.append((boxes[top], scores[top], truth))
         num_truth = sum(len(truth) for *_, truth in per_image)
         scores = torch.cat([s for _, s, _ in per_image]) if per_image else torch.zeros(0)

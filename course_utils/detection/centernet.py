@@ -24,7 +24,7 @@ from torchvision.ops import batched_nms
 
 from ..models.base import CourseModel
 from ..models.blocks import conv_bn
-from .ap import _check_boxes
+from .ap import check_boxes
 
 __all__ = ["CenterNet", "centernet_loss", "decode", "decode_targets", "encode"]
 
@@ -65,7 +65,7 @@ def encode(
     height 1 per object on its class's heat-map at its centre cell (spread: a sixth of the box's size in
     cells, at least half a cell), the box's width and height in cells and the centre's offset in its cell
     at the centre cell, and a last channel that is 1 at the centre cells."""
-    boxes = _check_boxes("boxes", boxes).float()
+    boxes = check_boxes("boxes", boxes).float()
     labels = torch.as_tensor(labels, dtype=torch.long)
     if len(labels) != len(boxes) or (
         len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < num_classes
