@@ -213,3 +213,31 @@ def test_centernet_trains_a_step_and_its_loss_refuses_mismatched_targets():
     with pytest.raises(ValueError, match=r"labels must be one class in \[0, 10\)"):
         encode(torch.tensor([[1.0, 1.0, 5.0, 5.0]]), torch.tensor([10]), 10, (64, 64))
     assert decode(out.detach(), threshold=1.1)[0]["boxes"].shape == (0, 4)  # an empty image: no boxes
+
+
+def test_scenes_dataset_splits_keep_their_digits_and_targets_give_the_boxes_back(digits):
+    from course_utils.data import Dataset
+    from course_utils.detection import scenes_dataset
+
+    mnist = Dataset("stand-in", digits, digits.subset(range(8)), digits.subset(range(8, 16)), (0.1,), (0.3,),
+                    [str(d) for d in range(10)])  # fmt: skip
+    data = scenes_dataset(mnist, sizes=(20, 5, 6), seed=0)
+    assert (len(data.train), len(data.val), len(data.test)) == (20, 5, 6) and data.num_classes == 10
+    assert data.train.y.shape == (20, 15, 16, 16) and data.train.x.dtype == torch.uint8
+    again = make_scenes(digits.subset(range(8, 16)), 6, seed=2)  # the test split: its own seed and digits
+    assert torch.equal(data.test.x, again.x)
+    for found, boxes in zip(decode_targets(data.test.y), again.boxes, strict=True):
+        order = torch.argsort(found["boxes"][:, 0] * 1000 + found["boxes"][:, 1])
+        expected = boxes[torch.argsort(boxes[:, 0] * 1000 + boxes[:, 1])]
+        assert torch.allclose(found["boxes"][order], expected, atol=1e-4)
+
+
+def test_detection_f1_counts_matches_and_adds_up_over_batches():
+    from course_utils.detection import DetectionF1
+
+    target = torch.stack([encode(torch.tensor([[8.0, 8.0, 24.0, 28.0]]), torch.tensor([3]), 5, (64, 64))])
+    perfect = torch.cat([torch.logit(target[:, :5].clamp(1e-4, 1 - 1e-4)), target[:, 5:9]], 1)
+    assert [v.item() for v in DetectionF1()(perfect, target)] == [2.0, 2.0]  # F1 = 1
+    wrong_class = perfect.clone()
+    wrong_class[:, [3, 2]] = wrong_class[:, [2, 3]]
+    assert [v.item() for v in DetectionF1()(wrong_class, target)] == [0.0, 2.0]  # one false, one missed

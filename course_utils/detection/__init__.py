@@ -12,11 +12,12 @@ Boxes are ``(x1, y1, x2, y2)`` in pixels, edges included: a box covering columns
 """
 
 from .ap import average_precision, match_detections, mean_average_precision
-from .centernet import CenterNet, centernet_loss, decode, decode_targets, encode
-from .scenes import Scenes, make_scenes
+from .centernet import CenterNet, DetectionF1, centernet_loss, decode, decode_targets, encode
+from .scenes import Scenes, make_scenes, scenes_dataset
 
 __all__ = [
     "CenterNet",
+    "DetectionF1",
     "Scenes",
     "average_precision",
     "centernet_loss",
@@ -26,4 +27,5 @@ __all__ = [
     "make_scenes",
     "match_detections",
     "mean_average_precision",
+    "scenes_dataset",
 ]

@@ -26,7 +26,7 @@ from ..models.base import CourseModel
 from ..models.blocks import conv_bn
 from .ap import check_boxes
 
-__all__ = ["CenterNet", "centernet_loss", "decode", "decode_targets", "encode"]
+__all__ = ["CenterNet", "DetectionF1", "centernet_loss", "decode", "decode_targets", "encode"]
 
 
 class CenterNet(CourseModel):
@@ -155,3 +155,28 @@ def centernet_loss(output: torch.Tensor, target: torch.Tensor, size_weight: floa
     geometry = (output[:, num_classes:] - target[:, num_classes:-1]).abs() * centre[:, None]
     size, offset = geometry[:, :2].sum(), geometry[:, 2:].sum()
     return (focal.sum() + size_weight * size + offset) / objects
+
+
+class DetectionF1:
+    """The F1 score of the detections at IoU ``iou`` among those scored at least ``threshold``, as the
+    course's metrics are: ``(2 TP, detections + true boxes)`` per batch, which add up over batches (mean
+    average precision does not). ``fit()`` picks its best epoch with it; lessons report mAP."""
+
+    name = "det_f1"
+
+    def __init__(self, threshold: float = 0.3, iou: float = 0.5):
+        self.threshold, self.iou = threshold, iou
+
+    def __call__(self, outputs: torch.Tensor, targets: torch.Tensor):
+        from .ap import match_detections
+
+        found, truth = decode(outputs.detach().float(), threshold=self.threshold), decode_targets(targets)
+        tp = found_n = truth_n = 0
+        for f, t in zip(found, truth, strict=True):
+            for c in set(f["labels"].tolist()) | set(t["labels"].tolist()):
+                mine, theirs = f["labels"] == c, t["labels"] == c
+                tp += int(
+                    match_detections(f["boxes"][mine], f["scores"][mine], t["boxes"][theirs], self.iou).sum()
+                )
+            found_n, truth_n = found_n + len(f["boxes"]), truth_n + len(t["boxes"])
+        return torch.tensor(2.0 * tp), torch.tensor(float(found_n + truth_n))

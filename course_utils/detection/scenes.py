@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import box_iou, masks_to_boxes
 
-from ..data import Split
+from ..data import Dataset, Split, channel_stats
 
-__all__ = ["Scenes", "make_scenes"]
+__all__ = ["Scenes", "make_scenes", "scenes_dataset"]
 
 
 @dataclass
@@ -105,3 +105,27 @@ def make_scenes(
         all_boxes.append(torch.stack(boxes) if boxes else torch.zeros(0, 4))
         all_labels.append(torch.tensor(labels, dtype=torch.long))
     return Scenes(x, all_boxes, all_labels)
+
+
+def scenes_dataset(
+    mnist: Dataset, sizes: tuple[int, int, int] = (12_000, 1_000, 2_000), seed: int = 0, **scene_args
+) -> Dataset:
+    """Train, validation and test scenes made from ``mnist``'s own splits (test scenes of test digits only),
+    as a :class:`~course_utils.data.Dataset` for the course's loaders: ``x`` the canvases (N, 1, H, W)
+    uint8, ``y`` the detector's targets (N, 15, H / 4, W / 4) from :func:`~.centernet.encode`, from which
+    :func:`~.centernet.decode_targets` gives the boxes back exactly. Each split has its own seed
+    (``seed``, ``seed + 1``, ``seed + 2``); ``scene_args`` go to :func:`make_scenes`."""
+    from .centernet import encode  # the scenes module stays free of the detector otherwise
+
+    splits = {}
+    for k, (name, n) in enumerate(zip(("train", "val", "test"), sizes, strict=True)):
+        scenes = make_scenes(getattr(mnist, name), n, seed=seed + k, **scene_args)
+        size = tuple(scenes.x.shape[-2:])
+        y = torch.stack(
+            [encode(b, c, mnist.num_classes, size) for b, c in zip(scenes.boxes, scenes.labels, strict=True)]
+        )
+        splits[name] = Split(scenes.x, y)
+    mean, std = channel_stats(splits["train"].x)
+    return Dataset(
+        "mnist_scenes", splits["train"], splits["val"], splits["test"], mean, std, mnist.class_names
+    )
