@@ -241,3 +241,12 @@ def test_detection_f1_counts_matches_and_adds_up_over_batches():
     wrong_class = perfect.clone()
     wrong_class[:, [3, 2]] = wrong_class[:, [2, 3]]
     assert [v.item() for v in DetectionF1()(wrong_class, target)] == [0.0, 2.0]  # one false, one missed
+
+
+def test_a_negative_predicted_size_decodes_to_an_empty_box_not_an_inverted_one():
+    output = torch.full((1, 6, 16, 16), -9.0)
+    output[0, 0, 5, 5], output[0, 2:6, 5, 5] = 3.0, torch.tensor([-1.0, 2.0, 0.5, 0.5])
+    (found,) = decode(output, threshold=0.5)
+    ((x1, y1, x2, y2),) = found["boxes"].tolist()
+    assert x2 == x1 == 22.0 and y2 - y1 == 8.0
+    mean_average_precision([found], [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0)}], num_classes=2)

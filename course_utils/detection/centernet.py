@@ -115,6 +115,10 @@ def _peaks_to_boxes(heat, geometry, k, threshold, nms, stride) -> list[dict]:
         keep = scores[b] >= threshold
         ii, jj = i[b][keep], j[b][keep]
         w, h, dx, dy = (geometry[b, c, ii, jj] for c in range(4))
+        w, h = (
+            w.clamp(min=0),
+            h.clamp(min=0),
+        )  # a size regressed below zero is an empty box, not an inverted one
         cx, cy = (jj + dx) * stride, (ii + dy) * stride
         boxes = torch.stack(
             [cx - w * stride / 2, cy - h * stride / 2, cx + w * stride / 2, cy + h * stride / 2], 1
