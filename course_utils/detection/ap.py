@@ -110,18 +110,23 @@ def mean_average_precision(
             f"mean_average_precision: {len(predictions)} predictions but {len(targets)} targets; "
             "give one dict per image in both."
         )
+    images = [  # checked once: (boxes, scores, labels) predicted, (boxes, labels) true
+        (
+            check_boxes("predictions' boxes", pred["boxes"]),
+            torch.as_tensor(pred["scores"]),
+            torch.as_tensor(pred["labels"]),
+            check_boxes("targets' boxes", target["boxes"]),
+            torch.as_tensor(target["labels"]),
+        )
+        for pred, target in zip(predictions, targets, strict=True)
+    ]
     ap = torch.full((len(iou_thresholds), num_classes), float("nan"), dtype=torch.float64)
     for c in range(num_classes):
         per_image = []
-        for pred, target in zip(predictions, targets, strict=True):
-            keep = torch.as_tensor(pred["labels"]) == c
-            boxes, scores = (
-                check_boxes("predictions' boxes", pred["boxes"])[keep],
-                torch.as_tensor(pred["scores"])[keep],
-            )
+        for boxes, scores, labels, truth, truth_labels in images:
+            boxes, scores = boxes[labels == c], scores[labels == c]
             top = torch.sort(scores, descending=True, stable=True).indices[:max_detections]
-            truth = check_boxes("targets' boxes", target["boxes"])[torch.as_tensor(target["labels"]) == c]
-            per_image.append((boxes[top], scores[top], truth))
+            per_image.append((boxes[top], scores[top], truth[truth_labels == c]))
         num_truth = sum(len(truth) for *_, truth in per_image)
         scores = torch.cat([s for _, s, _ in per_image]) if per_image else torch.zeros(0)
         for t, threshold in enumerate(iou_thresholds):

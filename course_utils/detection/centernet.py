@@ -24,7 +24,7 @@ from torchvision.ops import batched_nms
 
 from ..models.base import CourseModel
 from ..models.blocks import conv_bn
-from .ap import check_boxes
+from .ap import check_boxes, match_detections
 
 __all__ = ["CenterNet", "DetectionF1", "centernet_loss", "decode", "decode_targets", "encode"]
 
@@ -115,10 +115,7 @@ def _peaks_to_boxes(heat, geometry, k, threshold, nms, stride) -> list[dict]:
         keep = scores[b] >= threshold
         ii, jj = i[b][keep], j[b][keep]
         w, h, dx, dy = (geometry[b, c, ii, jj] for c in range(4))
-        w, h = (
-            w.clamp(min=0),
-            h.clamp(min=0),
-        )  # a size regressed below zero is an empty box, not an inverted one
+        w, h = w.clamp(min=0), h.clamp(min=0)  # a size below zero is an empty box, not an inverted one
         cx, cy = (jj + dx) * stride, (ii + dy) * stride
         boxes = torch.stack(
             [cx - w * stride / 2, cy - h * stride / 2, cx + w * stride / 2, cy + h * stride / 2], 1
@@ -172,8 +169,6 @@ class DetectionF1:
         self.threshold, self.iou = threshold, iou
 
     def __call__(self, outputs: torch.Tensor, targets: torch.Tensor):
-        from .ap import match_detections
-
         found, truth = decode(outputs.detach().float(), threshold=self.threshold), decode_targets(targets)
         tp = found_n = truth_n = 0
         for f, t in zip(found, truth, strict=True):
